@@ -1,0 +1,26 @@
+/* llmgw_json.h — the few JSON-writing helpers the core needs where building a jansson
+ * tree would cost more than the output itself (error bodies, usage records). */
+#ifndef LLMGW_JSON_H
+#define LLMGW_JSON_H
+
+#include <stddef.h>
+
+/* A bounded output buffer: writes past cap are dropped and flagged, never overflow. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int overflow;
+} llmgw_sbuf;
+
+void llmgw_sbuf_init(llmgw_sbuf *b, char *buf, size_t cap);
+void llmgw_sbuf_put(llmgw_sbuf *b, const char *s, size_t n);
+void llmgw_sbuf_puts(llmgw_sbuf *b, const char *s);
+void llmgw_sbuf_printf(llmgw_sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal (quotes included), at most max_bytes of s
+ * (cut on a UTF-8 boundary); NULL becomes null. */
+void llmgw_sbuf_json_str(llmgw_sbuf *b, const char *s, size_t max_bytes);
+/* NUL-terminates and returns the length (0 on overflow). */
+size_t llmgw_sbuf_finish(llmgw_sbuf *b);
+
+#endif

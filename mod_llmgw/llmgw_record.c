@@ -1,0 +1,89 @@
+/* llmgw_record.c — encodes a usage record as one NDJSON line (SPEC §7). Field order
+ * is the spec's; every string is escaped and bounded so a record always fits a line. */
+#include "llmgw_record.h"
+#include "llmgw_json.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#define STR_MAX 256   /* per string field: with 6x escaping, 12 fields and 32 roles fit a line */
+
+void llmgw_format_ts(int64_t ts_ms, char *buf, size_t cap)
+{
+    time_t secs = (time_t)(ts_ms / 1000);
+    int ms = (int)(ts_ms % 1000);
+    if (ms < 0) {
+        ms += 1000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+static void field_str(llmgw_sbuf *b, const char *name, const char *v)
+{
+    llmgw_sbuf_printf(b, ",\"%s\":", name);
+    llmgw_sbuf_json_str(b, v, STR_MAX);
+}
+
+static void field_int(llmgw_sbuf *b, const char *name, int64_t v)
+{
+    llmgw_sbuf_printf(b, ",\"%s\":%" PRId64, name, v);
+}
+
+static void put_cost(llmgw_sbuf *b, const llmgw_record *r)
+{
+    if (!r->has_cost) {
+        llmgw_sbuf_puts(b, ",\"cost_usd\":null");
+        return;
+    }
+    int64_t p = r->cost_pico;
+    const char *sign = p < 0 ? "-" : "";
+    uint64_t u = p < 0 ? (uint64_t)0 - (uint64_t)p : (uint64_t)p;
+    llmgw_sbuf_printf(b, ",\"cost_usd\":%s%" PRIu64 ".%012" PRIu64, sign,
+                      u / UINT64_C(1000000000000), u % UINT64_C(1000000000000));
+}
+
+size_t llmgw_record_encode(const llmgw_record *r, char *buf, size_t cap)
+{
+    llmgw_sbuf b;
+    char ts[32];
+    llmgw_sbuf_init(&b, buf, cap);
+    llmgw_format_ts(r->ts_ms, ts, sizeof ts);
+    llmgw_sbuf_printf(&b, "{\"timestamp\":\"%s\"", ts);
+    field_str(&b, "request_id", r->request_id);
+    field_str(&b, "user", r->user);
+    field_str(&b, "email", r->email);
+    field_str(&b, "team", r->team);
+    llmgw_sbuf_puts(&b, ",\"roles\":[");
+    for (int i = 0; i < r->nroles && i < LLMGW_RECORD_MAX_ROLES; i++) {
+        if (i)
+            llmgw_sbuf_put(&b, ",", 1);
+        llmgw_sbuf_json_str(&b, r->roles[i], 64);
+    }
+    llmgw_sbuf_put(&b, "]", 1);
+    field_str(&b, "provider", r->provider);
+    field_str(&b, "model", r->model);
+    field_str(&b, "endpoint", r->endpoint);
+    field_int(&b, "status", r->status);
+    llmgw_sbuf_printf(&b, ",\"stream\":%s", r->stream ? "true" : "false");
+    field_int(&b, "prompt_tokens", r->prompt_tokens);
+    field_int(&b, "completion_tokens", r->completion_tokens);
+    field_int(&b, "cached_tokens", r->cached_tokens);
+    field_int(&b, "cache_write_tokens", r->cache_write_tokens);
+    field_int(&b, "reasoning_tokens", r->reasoning_tokens);
+    field_int(&b, "total_tokens", r->total_tokens);
+    put_cost(&b, r);
+    field_int(&b, "latency_ms", r->latency_ms);
+    field_int(&b, "ttft_ms", r->ttft_ms);
+    field_str(&b, "conversation_id", r->conversation_id);
+    field_str(&b, "client_ip", r->client_ip);
+    field_str(&b, "blocked_rule", r->blocked_rule);
+    field_int(&b, "redactions", r->redactions);
+    field_str(&b, "node", r->node);
+    llmgw_sbuf_put(&b, "}\n", 2);
+    return llmgw_sbuf_finish(&b);
+}

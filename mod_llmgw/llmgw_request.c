@@ -1,0 +1,169 @@
+/* llmgw_request.c — reading a client's request: model, streaming, endpoint; and
+ * turning on OpenAI's stream usage chunk without disturbing the rest of the body. */
+#include "llmgw_request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* jansson has no depth option; count nesting on the raw text first (strings skipped)
+ * so a hostile body cannot drive its recursive parser deep. */
+static int depth_ok(const char *s, size_t n, int max)
+{
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max)
+                return 0;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return 1;
+}
+
+json_t *llmgw_request_parse(const char *body, size_t len, char *err, size_t errcap)
+{
+    json_error_t je;
+    if (!depth_ok(body, len, LLMGW_MAX_JSON_DEPTH)) {
+        snprintf(err, errcap, "JSON nesting deeper than %d", LLMGW_MAX_JSON_DEPTH);
+        return NULL;
+    }
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, errcap, "malformed JSON at line %d column %d: %s", je.line, je.column,
+                 je.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        snprintf(err, errcap, "request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+static void copy_str(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+/* Gemini: ".../models/{model}:{method}" → model; Azure: ".../deployments/{d}/..." → d. */
+static void model_from_path(llmgw_ptype t, const char *path, llmgw_reqinfo *info)
+{
+    const char *key = t == LLMGW_PT_GEMINI ? "/models/" : "/deployments/";
+    const char *p = strstr(path, key);
+    if (!p)
+        return;
+    p += strlen(key);
+    size_t n = strcspn(p, t == LLMGW_PT_GEMINI ? ":/" : "/");
+    if (n)
+        copy_str(info->model, sizeof info->model, p, n);
+}
+
+void llmgw_request_info(llmgw_ptype t, const json_t *root, const char *path,
+                        const char *query, llmgw_reqinfo *info)
+{
+    memset(info, 0, sizeof *info);
+    if (t == LLMGW_PT_GEMINI || t == LLMGW_PT_AZURE)
+        model_from_path(t, path, info);
+    if (t == LLMGW_PT_GEMINI) {
+        info->stream = strstr(path, ":streamGenerateContent") != NULL;
+        return;
+    }
+    if (!root)
+        return;
+    const json_t *m = json_object_get(root, "model");
+    if (json_is_string(m) && !info->model[0])
+        copy_str(info->model, sizeof info->model, json_string_value(m), json_string_length(m));
+    info->stream = json_is_true(json_object_get(root, "stream"));
+    const json_t *so = json_object_get(root, "stream_options");
+    info->has_stream_options = so != NULL;
+    info->include_usage = json_is_true(json_object_get(so, "include_usage"));
+    (void)query;
+}
+
+static int is_chat_path(const char *path)
+{
+    size_t n = strlen(path), k = strlen("/chat/completions");
+    return n >= k && strcmp(path + n - k, "/chat/completions") == 0;
+}
+
+char *llmgw_request_add_include_usage(const char *body, size_t len, json_t *root,
+                                      const llmgw_alloc *a, size_t *out_len)
+{
+    static const char ins[] = "\"stream_options\":{\"include_usage\":true},";
+    const json_t *so = json_object_get(root, "stream_options");
+    if (!json_is_true(json_object_get(root, "stream")) ||
+        json_is_true(json_object_get(so, "include_usage")))
+        return NULL;
+    if (!so) {
+        /* splice after the opening brace: the client's bytes stay as they were */
+        const char *brace = memchr(body, '{', len);
+        if (!brace)
+            return NULL;
+        size_t pre = (size_t)(brace - body) + 1, k = sizeof ins - 1;
+        int empty = json_object_size(root) == 0;
+        char *out = a->fn(a->ctx, len + k + 1);
+        if (!out)
+            return NULL;
+        memcpy(out, body, pre);
+        memcpy(out + pre, ins, k - (empty ? 1 : 0));
+        memcpy(out + pre + k - (empty ? 1 : 0), body + pre, len - pre);
+        *out_len = len + k - (empty ? 1 : 0);
+        out[*out_len] = '\0';
+        return out;
+    }
+    if (!json_is_object(so))
+        return NULL;
+    json_object_set_new((json_t *)so, "include_usage", json_true());
+    char *dumped = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (!dumped)
+        return NULL;
+    size_t n = strlen(dumped);
+    char *out = a->fn(a->ctx, n + 1);
+    if (out) {
+        memcpy(out, dumped, n + 1);
+        *out_len = n;
+    }
+    free(dumped);
+    return out;
+}
+
+void llmgw_request_endpoint(llmgw_ptype t, const char *path, char *buf, size_t cap)
+{
+    const char *p = path;
+    if (t == LLMGW_PT_GEMINI) {
+        const char *colon = strrchr(path, ':');
+        if (colon && !strchr(colon, '/')) {
+            copy_str(buf, cap, colon + 1, strcspn(colon + 1, "?"));
+            return;
+        }
+    }
+    if (t == LLMGW_PT_AZURE) {
+        const char *d = strstr(path, "/deployments/");
+        if (d && (d = strchr(d + 13, '/')))
+            p = d;
+    }
+    /* drop the version segment ("/v1", "/v1beta") so endpoints compare across providers */
+    while (*p == '/')
+        p++;
+    if (p[0] == 'v' && p[1] >= '0' && p[1] <= '9') {
+        const char *s = strchr(p, '/');
+        p = s ? s + 1 : p + strlen(p);
+    }
+    if (is_chat_path(path) && t != LLMGW_PT_HTTP)
+        p = "chat/completions";
+    copy_str(buf, cap, p, strcspn(p, "?"));
+}

@@ -1,0 +1,101 @@
+/* mod_llmgw.c — the module declaration and hook wiring. Request flow:
+ *   post_read_request  X-Request-Id on every response
+ *   translate_name     a request under an LLMGWRoute becomes a reverse-proxy request
+ *                      for mod_proxy_http (like mod_rewrite's [P])
+ *   fixups             identity, body read and checks, credential injection, observer
+ *   (mod_proxy_http)   forwards; our output filter watches the response for usage
+ *   insert_error_filter refusals and proxy failures in the provider's error format
+ *   log_transaction    one usage record per request, queued for llmgw-auditd */
+#define LLMGW_MODULE_FILE
+#include "mod_llmgw.h"
+
+#include "http_protocol.h"
+#include "http_request.h"
+
+llmgw_req *llmgw_req_get(const request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &llmgw_module);
+}
+
+const llmgw_srv_conf *llmgw_srv(const server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &llmgw_module);
+}
+
+static int llmgw_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    llmgw_registry_reset(pconf);
+    return OK;
+}
+
+static int llmgw_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s)
+{
+    return llmgw_audit_post_config(pconf, s);
+}
+
+static void llmgw_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    llmgw_reply_child_init(pchild);
+    llmgw_audit_child_init(pchild, s);
+}
+
+static int llmgw_post_read_request(request_rec *r)
+{
+    if (r->main || r->prev)
+        return DECLINED;
+    apr_table_setn(r->err_headers_out, "X-Request-Id", llmgw_new_request_id(r));
+    return DECLINED;
+}
+
+/* The gateway's decisions all need the request headers and the identity other auth
+ * modules may have set, and must come before mod_proxy reads the body. */
+static int llmgw_fixups(request_rec *r)
+{
+    llmgw_req *q = llmgw_req_get(r);
+    if (!q || r->main)
+        return DECLINED;
+    const llmgw_srv_conf *sc = llmgw_srv(r->server);
+    int rc = llmgw_identify(q);
+    if (rc != OK)
+        return rc;
+    if (q->prov->key_missing)
+        return llmgw_refuse(q, HTTP_SERVICE_UNAVAILABLE,
+                            "the gateway has no credential for this provider");
+    rc = llmgw_read_body(q, sc->max_body ? sc->max_body : LLMGW_DEFAULT_MAX_BODY);
+    if (rc != OK)
+        return rc;
+    llmgw_inject_credential(q);
+    llmgw_observe_start(q);
+    return OK;
+}
+
+static void llmgw_register_hooks(apr_pool_t *p)
+{
+    static const char *const before_proxy[] = {"mod_proxy.c", NULL};
+    static const char *const before_rewrite_proxy[] = {"mod_rewrite.c", "mod_proxy.c", NULL};
+    ap_hook_pre_config(llmgw_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(llmgw_config_check, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(llmgw_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(llmgw_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_read_request(llmgw_post_read_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_translate_name(llmgw_translate_name, NULL, before_rewrite_proxy, APR_HOOK_FIRST);
+    ap_hook_fixups(llmgw_fixups, NULL, before_proxy, APR_HOOK_FIRST);
+    ap_hook_log_transaction(llmgw_audit_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    llmgw_body_register();
+    llmgw_observe_register();
+    llmgw_reply_register();
+}
+
+AP_DECLARE_MODULE(llmgw) = {
+    STANDARD20_MODULE_STUFF,
+    llmgw_create_dir_conf,
+    llmgw_merge_dir_conf,
+    llmgw_create_srv_conf,
+    llmgw_merge_srv_conf,
+    llmgw_cmds,
+    llmgw_register_hooks,
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    AP_MODULE_FLAG_NONE
+#endif
+};

@@ -1,0 +1,91 @@
+/* mod_llmgw_audit.c — one usage record per routed request, built in log_transaction
+ * (which runs even when the client went away mid-stream, so partial usage is kept)
+ * and handed to this child's queue without waiting on anything. */
+#include "mod_llmgw.h"
+#include "mod_llmgw_queue.h"
+#include "mod_llmgw_spool.h"
+
+#include "http_core.h"
+#include "apr_strings.h"
+
+#include "llmgw_record.h"
+
+#define CONV_HEADER_DEFAULT "X-Conversation-Id"
+
+static const char *node_name(const request_rec *r, const llmgw_srv_conf *sc)
+{
+    return sc->node ? sc->node : r->server->server_hostname;
+}
+
+static void fill_usage(llmgw_record *rec, const llmgw_req *q)
+{
+    const llmgw_usage *u = &q->usage;
+    rec->prompt_tokens = u->prompt;
+    rec->completion_tokens = u->completion;
+    rec->cached_tokens = u->cached;
+    rec->cache_write_tokens = u->cache_write;
+    rec->reasoning_tokens = u->reasoning;
+    rec->total_tokens = llmgw_usage_total(u);
+}
+
+static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_conf *sc)
+{
+    request_rec *r = q->r;
+    apr_time_t now = apr_time_now();
+    memset(rec, 0, sizeof *rec);
+    rec->ts_ms = apr_time_as_msec(q->start);
+    rec->request_id = q->request_id;
+    rec->user = q->user;
+    rec->email = q->email;
+    rec->team = q->team;
+    rec->nroles = q->nroles;
+    memcpy(rec->roles, q->roles, sizeof(rec->roles[0]) * (size_t)q->nroles);
+    rec->provider = q->prov->name;
+    rec->model = q->info.model[0] ? q->info.model : (q->usage.model[0] ? q->usage.model : NULL);
+    rec->endpoint = q->endpoint;
+    rec->status = r->status;
+    rec->stream = q->info.stream || q->is_sse;
+    fill_usage(rec, q);
+    rec->latency_ms = apr_time_as_msec(now - q->start);
+    rec->ttft_ms = q->first_byte ? apr_time_as_msec(q->first_byte - q->start) : 0;
+    rec->conversation_id = apr_table_get(r->headers_in,
+                                         sc->conv_header ? sc->conv_header : CONV_HEADER_DEFAULT);
+    rec->client_ip = r->useragent_ip;
+    rec->blocked_rule = q->blocked_rule;
+    rec->redactions = q->redactions;
+    rec->node = node_name(r, sc);
+}
+
+int llmgw_audit_log_transaction(request_rec *r)
+{
+    llmgw_req *q = llmgw_req_get(r);
+    if (!q || q->audited || r->main)
+        return DECLINED;
+    q->audited = 1;
+    llmgw_record rec;
+    char line[LLMGW_RECORD_MAX_LINE];
+    fill_record(&rec, q, llmgw_srv(r->server));
+    size_t n = llmgw_record_encode(&rec, line, sizeof line);
+    if (n == 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "llmgw %s: record does not encode",
+                      q->request_id);
+        return DECLINED;
+    }
+    llmgw_queue_push(line, n);
+    return DECLINED;
+}
+
+int llmgw_audit_post_config(apr_pool_t *pconf, server_rec *s)
+{
+    const llmgw_srv_conf *sc = llmgw_srv(s);
+    if (!sc->audit_target && !sc->spool_dir && apr_hash_count(llmgw_registry_get()->providers))
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "llmgw: neither LLMGWAudit nor LLMGWAuditSpool is set: usage records "
+                     "are not kept");
+    return sc->spool_dir ? llmgw_spool_prepare(pconf, s, sc->spool_dir) : OK;
+}
+
+void llmgw_audit_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    llmgw_queue_child_init(pchild, s);
+}

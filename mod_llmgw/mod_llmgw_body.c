@@ -1,0 +1,182 @@
+/* mod_llmgw_body.c — the request body: read whole (bounded) in fixups once the caller
+ * is identified, inspected (model, stream), possibly rewritten, then replayed to
+ * mod_proxy_http by an input filter with an exact Content-Length. The replay filter
+ * takes HTTP_IN's place in the protocol chain, so mod_proxy_http streams the body
+ * with that length instead of spooling bodies over 16 KiB to a temp file. */
+#include "mod_llmgw.h"
+
+#include "http_protocol.h"
+#include "http_request.h"
+#include "apr_strings.h"
+#include "mod_core.h"
+#include "util_filter.h"
+
+#define REPLAY_FILTER "LLMGW_REPLAY"
+#define REPLAY_FILTER_RES "LLMGW_REPLAY_RES"
+#define READ_CHUNK (64 * 1024)
+
+typedef struct {
+    llmgw_req *q;
+    apr_size_t off;
+} replay_ctx;
+
+static apr_status_t replay_filter(ap_filter_t *f, apr_bucket_brigade *bb,
+                                  ap_input_mode_t mode, apr_read_type_e block,
+                                  apr_off_t readbytes)
+{
+    replay_ctx *ctx = f->ctx;
+    llmgw_req *q = ctx->q;
+    apr_size_t left = q->body_len - ctx->off;
+    if (mode != AP_MODE_READBYTES && mode != AP_MODE_SPECULATIVE)
+        return APR_ENOTIMPL;
+    if (left == 0) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(bb->bucket_alloc));
+        return APR_SUCCESS;
+    }
+    apr_size_t n = readbytes > 0 && (apr_size_t)readbytes < left ? (apr_size_t)readbytes : left;
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(q->body + ctx->off, n, f->r->pool,
+                                                       bb->bucket_alloc));
+    if (mode == AP_MODE_READBYTES)
+        ctx->off += n;
+    if (ctx->off == q->body_len && mode == AP_MODE_READBYTES)
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(bb->bucket_alloc));
+    return APR_SUCCESS;
+}
+
+static void install_replay(llmgw_req *q)
+{
+    request_rec *r = q->r;
+    replay_ctx *ctx = apr_pcalloc(r->pool, sizeof *ctx);
+    ctx->q = q;
+    ap_filter_t *http_in = r->proto_input_filters;
+    while (http_in && http_in->frec != ap_http_input_filter_handle)
+        http_in = http_in->next;
+    if (http_in) {
+        /* HTTP_IN has delivered EOS; the replay now is the request's body source */
+        ap_remove_input_filter(http_in);
+        ap_add_input_filter(REPLAY_FILTER, ctx, r, r->connection);
+    } else {
+        ap_add_input_filter(REPLAY_FILTER_RES, ctx, r, r->connection);
+    }
+    apr_table_setn(r->headers_in, "Content-Length", apr_off_t_toa(r->pool, (apr_off_t)q->body_len));
+    apr_table_unset(r->headers_in, "Transfer-Encoding");
+    apr_table_unset(r->headers_in, "Expect");
+}
+
+/* Reads the whole body into one pool buffer; 413 past the limit. */
+static int slurp(llmgw_req *q, apr_off_t limit)
+{
+    request_rec *r = q->r;
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t expect = 0;
+    if (cl && (!ap_parse_strict_length(&expect, cl) || expect > limit))
+        return llmgw_refuse(q, expect > limit ? HTTP_REQUEST_ENTITY_TOO_LARGE : HTTP_BAD_REQUEST,
+                            expect > limit ? apr_psprintf(r->pool, "request body larger than "
+                                                          "%" APR_OFF_T_FMT " bytes", limit)
+                                           : "bad Content-Length");
+    apr_size_t cap = expect ? (apr_size_t)expect + 1 : 16384, len = 0;
+    char *buf = apr_palloc(r->pool, cap);
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    for (int eos = 0; !eos;) {
+        apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                                         APR_BLOCK_READ, READ_CHUNK);
+        if (rv != APR_SUCCESS) {
+            apr_brigade_destroy(bb);
+            return llmgw_refuse(q, ap_map_http_request_error(rv, HTTP_BAD_REQUEST),
+                                "could not read the request body");
+        }
+        for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            const char *d;
+            apr_size_t n;
+            if (APR_BUCKET_IS_EOS(b)) {
+                eos = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(b))
+                continue;
+            if (apr_bucket_read(b, &d, &n, APR_BLOCK_READ) != APR_SUCCESS) {
+                apr_brigade_destroy(bb);
+                return llmgw_refuse(q, HTTP_BAD_REQUEST, "could not read the request body");
+            }
+            if ((apr_off_t)(len + n) > limit) {
+                apr_brigade_destroy(bb);
+                return llmgw_refuse(q, HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    apr_psprintf(r->pool, "request body larger than %"
+                                                 APR_OFF_T_FMT " bytes", limit));
+            }
+            if (len + n + 1 > cap) {
+                while (len + n + 1 > cap)
+                    cap *= 2;
+                char *nb = apr_palloc(r->pool, cap);
+                memcpy(nb, buf, len);
+                buf = nb;
+            }
+            memcpy(buf + len, d, n);
+            len += n;
+        }
+        apr_brigade_cleanup(bb);
+    }
+    apr_brigade_destroy(bb);
+    buf[len] = '\0';
+    q->body = buf;
+    q->body_len = len;
+    return OK;
+}
+
+static apr_status_t free_json(void *data)
+{
+    json_decref(data);
+    return APR_SUCCESS;
+}
+
+static void *pool_alloc(void *ctx, size_t n)
+{
+    return apr_palloc(ctx, n);
+}
+
+/* OpenAI only reports stream usage when asked; ask on the client's behalf and
+ * remember to hide the extra chunk from a client that did not. */
+static void ask_for_stream_usage(llmgw_req *q)
+{
+    if (!llmgw_ptype_is_openai_wire(q->prov->type) || !q->info.stream || q->info.include_usage ||
+        strcmp(q->endpoint, "chat/completions"))
+        return;
+    llmgw_alloc a = {pool_alloc, q->r->pool};
+    size_t n;
+    char *nb = llmgw_request_add_include_usage(q->body, q->body_len, q->body_json, &a, &n);
+    if (nb) {
+        q->body = nb;
+        q->body_len = n;
+        q->hide_usage_chunk = 1;
+    }
+}
+
+int llmgw_read_body(llmgw_req *q, apr_off_t limit)
+{
+    request_rec *r = q->r;
+    if (!ap_request_has_body(r)) {
+        llmgw_request_info(q->prov->type, NULL, q->path, r->args, &q->info);
+        return OK;
+    }
+    int rc = slurp(q, limit);
+    if (rc != OK)
+        return rc;
+    if (q->prov->type != LLMGW_PT_HTTP && q->body_len) {
+        char err[256];
+        q->body_json = llmgw_request_parse(q->body, q->body_len, err, sizeof err);
+        if (!q->body_json)
+            return llmgw_refuse(q, HTTP_BAD_REQUEST, apr_pstrdup(r->pool, err));
+        apr_pool_cleanup_register(r->pool, q->body_json, free_json, apr_pool_cleanup_null);
+    }
+    llmgw_request_info(q->prov->type, q->body_json, q->path, r->args, &q->info);
+    ask_for_stream_usage(q);
+    install_replay(q);
+    return OK;
+}
+
+void llmgw_body_register(void)
+{
+    ap_register_input_filter(REPLAY_FILTER, replay_filter, NULL, AP_FTYPE_PROTOCOL);
+    ap_register_input_filter(REPLAY_FILTER_RES, replay_filter, NULL, AP_FTYPE_RESOURCE);
+}

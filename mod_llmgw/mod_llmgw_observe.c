@@ -1,0 +1,196 @@
+/* mod_llmgw_observe.c — watches responses pass for the provider's usage figures. An
+ * output filter just before content-set filters (so ahead of mod_deflate) feeds event
+ * streams through the incremental SSE parser and passes every bucket on as it came;
+ * JSON answers are copied (bounded) and parsed at EOS. The one change it makes to a
+ * stream: the OpenAI usage chunk we asked for on the client's behalf is cut out. */
+#include "mod_llmgw.h"
+
+#include "http_protocol.h"
+#include "apr_strings.h"
+#include "util_filter.h"
+
+#define OBSERVE_FILTER "LLMGW_OBSERVE"
+#define MAX_CUTS 4
+
+typedef struct {
+    llmgw_req *q;
+    int started;
+    int hold;                       /* hiding the usage chunk: complete events only */
+    apr_bucket_brigade *held;       /* bytes of the event not yet complete */
+    apr_uint64_t held_off;          /* stream offset of the first held byte */
+    apr_uint64_t cut_start[MAX_CUTS], cut_end[MAX_CUTS];
+    int ncuts;
+} observe_ctx;
+
+static void *pool_alloc(void *ctx, size_t n)
+{
+    return apr_palloc(ctx, n);
+}
+
+static void on_event(void *baton, const char *event, size_t elen, const char *data,
+                     size_t dlen, uint64_t start, uint64_t end)
+{
+    observe_ctx *ctx = baton;
+    llmgw_req *q = ctx->q;
+    if (ctx->hold && ctx->ncuts < MAX_CUTS && llmgw_usage_is_usage_only_chunk(data, dlen)) {
+        ctx->cut_start[ctx->ncuts] = start;
+        ctx->cut_end[ctx->ncuts++] = end;
+    }
+    llmgw_usage_from_event(q->prov->type, event, elen, data, dlen, &q->usage);
+}
+
+static int is_type(const char *ct, const char *want)
+{
+    size_t n = strlen(want);
+    return ct && !ap_cstr_casecmpn(ct, want, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static void start(observe_ctx *ctx, request_rec *r)
+{
+    llmgw_req *q = ctx->q;
+    ctx->started = 1;
+    /* X-Request-Id is the gateway's; the provider's own id stays available */
+    const char *upstream_id = apr_table_get(r->headers_out, "X-Request-Id");
+    if (upstream_id) {
+        apr_table_setn(r->headers_out, "X-Upstream-Request-Id", upstream_id);
+        apr_table_unset(r->headers_out, "X-Request-Id");
+    }
+    if (q->prov->type == LLMGW_PT_HTTP)
+        return;
+    if (is_type(r->content_type, "text/event-stream")) {
+        q->is_sse = 1;
+        llmgw_sse_init(&q->sse, LLMGW_SSE_EVENT_CAP, pool_alloc, r->pool, on_event, ctx);
+        ctx->hold = q->hide_usage_chunk;
+        if (ctx->hold)
+            ctx->held = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    } else if (is_type(r->content_type, "application/json") && r->status < 300) {
+        q->capture_cap = 16384;
+        q->capture = apr_palloc(r->pool, q->capture_cap);
+    }
+}
+
+static void capture(llmgw_req *q, const char *d, apr_size_t n)
+{
+    if (q->capture_overflow)
+        return;
+    if (q->capture_len + n > LLMGW_RESPONSE_CAPTURE) {
+        q->capture_overflow = 1;
+        return;
+    }
+    if (q->capture_len + n + 1 > q->capture_cap) {
+        apr_size_t cap = q->capture_cap;
+        while (q->capture_len + n + 1 > cap)
+            cap *= 2;
+        char *nb = apr_palloc(q->r->pool, cap);
+        memcpy(nb, q->capture, q->capture_len);
+        q->capture = nb;
+        q->capture_cap = cap;
+    }
+    memcpy(q->capture + q->capture_len, d, n);
+    q->capture_len += n;
+}
+
+static void finish(llmgw_req *q)
+{
+    if (q->is_sse)
+        llmgw_sse_finish(&q->sse);
+    else if (q->capture && !q->capture_overflow)
+        llmgw_usage_from_json(q->prov->type, q->capture, q->capture_len, &q->usage);
+}
+
+/* Moves held bytes before `upto` to out, deleting the cut ranges. */
+static apr_status_t release(observe_ctx *ctx, apr_bucket_brigade *out, apr_uint64_t upto)
+{
+    while (!APR_BRIGADE_EMPTY(ctx->held) && ctx->held_off < upto) {
+        apr_bucket *b = APR_BRIGADE_FIRST(ctx->held);
+        apr_uint64_t len = b->length, off = ctx->held_off;
+        apr_uint64_t keep_to = upto - off < len ? upto - off : len;
+        for (int i = 0; i < ctx->ncuts; i++) {
+            if (ctx->cut_end[i] <= off || ctx->cut_start[i] >= off + keep_to)
+                continue;
+            /* bytes before the cut go out; the cut part is dropped */
+            if (ctx->cut_start[i] > off) {
+                keep_to = ctx->cut_start[i] - off;
+                break;
+            }
+            apr_uint64_t drop = (ctx->cut_end[i] < off + len ? ctx->cut_end[i] : off + len) - off;
+            if (drop < len)
+                apr_bucket_split(b, (apr_size_t)drop);
+            apr_bucket_delete(b);
+            ctx->held_off += drop;
+            keep_to = 0;
+            break;
+        }
+        if (keep_to == 0)
+            continue;
+        if (keep_to < len)
+            apr_bucket_split(b, (apr_size_t)keep_to);
+        APR_BUCKET_REMOVE(b);
+        APR_BRIGADE_INSERT_TAIL(out, b);
+        ctx->held_off += keep_to;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t observe_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    observe_ctx *ctx = f->ctx;
+    llmgw_req *q = ctx->q;
+    request_rec *r = f->r;
+    if (!ctx->started)
+        start(ctx, r);
+    apr_bucket_brigade *out = ctx->hold ? apr_brigade_create(r->pool, f->c->bucket_alloc) : bb;
+    for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);) {
+        apr_bucket *next;
+        if (APR_BUCKET_IS_EOS(b))
+            finish(q);
+        if (!APR_BUCKET_IS_METADATA(b)) {
+            const char *d;
+            apr_size_t n;
+            apr_status_t rv = apr_bucket_read(b, &d, &n, APR_BLOCK_READ);
+            if (rv != APR_SUCCESS)
+                return rv;
+            if (n && !q->first_byte)
+                q->first_byte = apr_time_now();
+            if (q->is_sse)
+                llmgw_sse_feed(&q->sse, d, n);
+            else if (q->capture)
+                capture(q, d, n);
+        }
+        next = APR_BUCKET_NEXT(b);   /* after the read: a read may split b */
+        if (ctx->hold) {
+            int meta = APR_BUCKET_IS_METADATA(b);
+            APR_BUCKET_REMOVE(b);
+            if (meta) {
+                /* a FLUSH or EOS releases every complete event before it */
+                release(ctx, out, APR_BUCKET_IS_EOS(b) ? (apr_uint64_t)-1
+                                                       : llmgw_sse_pending_start(&q->sse));
+                APR_BRIGADE_INSERT_TAIL(out, b);
+            } else {
+                apr_bucket_setaside(b, r->pool);
+                APR_BRIGADE_INSERT_TAIL(ctx->held, b);
+            }
+        }
+        b = next;
+    }
+    if (ctx->hold) {
+        release(ctx, out, llmgw_sse_pending_start(&q->sse));
+        if (APR_BRIGADE_EMPTY(out))
+            return APR_SUCCESS;
+        return ap_pass_brigade(f->next, out);
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+void llmgw_observe_start(llmgw_req *q)
+{
+    observe_ctx *ctx = apr_pcalloc(q->r->pool, sizeof *ctx);
+    ctx->q = q;
+    q->observing = 1;
+    ap_add_output_filter(OBSERVE_FILTER, ctx, q->r, q->r->connection);
+}
+
+void llmgw_observe_register(void)
+{
+    ap_register_output_filter(OBSERVE_FILTER, observe_filter, NULL, AP_FTYPE_CONTENT_SET - 1);
+}

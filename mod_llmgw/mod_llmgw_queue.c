@@ -1,0 +1,315 @@
+/* mod_llmgw_queue.c — per-child record queue and sender thread. Requests copy their
+ * record into a fixed byte ring under a mutex held only for the copy; the sender
+ * thread batches lines, posts them to llmgw-auditd over FastCGI (SPEC §7) and, while
+ * auditd or PostgreSQL is unreachable, writes the batches to the spool and replays the
+ * spool once delivery works again. At child exit the queue is drained (sent or
+ * spooled) before the pools go away, so restarts and recycling lose nothing. */
+#include "mod_llmgw.h"
+#include "mod_llmgw_queue.h"
+#include "mod_llmgw_spool.h"
+
+#include "ap_mpm.h"
+#include "apr_strings.h"
+#include "apr_thread_cond.h"
+#include "apr_thread_mutex.h"
+#include "apr_thread_proc.h"
+
+#include "llmgw_fcgi.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define TICK            apr_time_from_msec(100)   /* longest a record waits in the queue */
+#define SEND_TIMEOUT_S  10
+#define RETRY_EVERY     apr_time_from_sec(1)
+#define SPOOL_SCAN      apr_time_from_sec(5)
+#define ANSWER_MAX      65536
+
+typedef struct {
+    apr_thread_mutex_t *mu;
+    apr_thread_cond_t *cv;
+    char *ring;
+    apr_size_t cap, head, len;      /* bytes [head, head+len) mod cap are queued */
+    apr_size_t batch_max;
+    int stop;
+    /* sender thread only */
+    char *batch, *fcgi_buf, *answer;
+    apr_size_t fcgi_cap;
+    const char *target, *spool;
+    apr_time_t retry_at, scan_at;
+    int healthy;
+    server_rec *s;
+    apr_thread_t *thread;
+} llmgw_queue;
+
+static llmgw_queue *queue;      /* this child's; NULL in the parent */
+
+static void spool_or_drop(const char *data, apr_size_t len, const char *why)
+{
+    apr_status_t rv = queue->spool ? llmgw_spool_write(queue->spool, data, len) : APR_ENOENT;
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, queue->s,
+                     "llmgw: %s and the spool is unavailable: %" APR_SIZE_T_FMT
+                     " bytes of usage records lost", why, len);
+}
+
+void llmgw_queue_push(const char *line, apr_size_t len)
+{
+    llmgw_queue *qu = queue;
+    if (!qu)
+        return;
+    apr_thread_mutex_lock(qu->mu);
+    if (qu->len + len > qu->cap || qu->stop) {
+        apr_thread_mutex_unlock(qu->mu);
+        spool_or_drop(line, len, "record queue full");
+        return;
+    }
+    apr_size_t tail = (qu->head + qu->len) % qu->cap;
+    apr_size_t first = len < qu->cap - tail ? len : qu->cap - tail;
+    memcpy(qu->ring + tail, line, first);
+    memcpy(qu->ring, line + first, len - first);
+    qu->len += len;
+    if (qu->len >= qu->batch_max / 2)
+        apr_thread_cond_signal(qu->cv);
+    apr_thread_mutex_unlock(qu->mu);
+}
+
+/* Takes whole lines, at most batch_max bytes, out of the ring. Caller holds mu. */
+static apr_size_t take_batch(llmgw_queue *qu)
+{
+    apr_size_t n = qu->len < qu->batch_max ? qu->len : qu->batch_max;
+    for (apr_size_t i = 0; i < n; i++)
+        qu->batch[i] = qu->ring[(qu->head + i) % qu->cap];
+    while (n && qu->batch[n - 1] != '\n')
+        n--;
+    qu->head = (qu->head + n) % qu->cap;
+    qu->len -= n;
+    return n;
+}
+
+static int connect_target(const char *target)
+{
+    int fd = -1;
+    struct timeval tv = {SEND_TIMEOUT_S, 0};
+    if (!strncmp(target, "unix:", 5)) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(target + 5) >= sizeof sa.sun_path)
+            return -1;
+        strcpy(sa.sun_path, target + 5);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -1;
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            return fd;
+        close(fd);
+        return -1;
+    }
+    char host[256];
+    const char *hp = target + 4, *colon = strrchr(hp, ':');
+    if (!colon || (size_t)(colon - hp) >= sizeof host)
+        return -1;
+    snprintf(host, sizeof host, "%.*s", (int)(colon - hp), hp);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+        return -1;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        /* on Linux SO_SNDTIMEO also bounds connect() */
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int send_all(int fd, const char *d, apr_size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, d, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        d += w;
+        n -= (apr_size_t)w;
+    }
+    return 0;
+}
+
+/* Reads auditd's answer; returns the HTTP status or -1 on a transport failure. */
+static int read_answer(llmgw_queue *qu, int fd, const char **body, apr_size_t *blen)
+{
+    llmgw_fcgi_reader rd;
+    unsigned char buf[8192];
+    llmgw_fcgi_reader_init(&rd, 1, qu->answer, ANSWER_MAX);
+    for (;;) {
+        ssize_t r = recv(fd, buf, sizeof buf, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        int st = llmgw_fcgi_reader_feed(&rd, buf, (size_t)r);
+        if (st < 0)
+            return -1;
+        if (st == 1)
+            return llmgw_fcgi_cgi_response(rd.out, rd.out_len, body, blen);
+    }
+}
+
+/* Posts one batch. 1: stored (or permanently refused, logged); 0: retry later. */
+static int post_batch(llmgw_queue *qu, const char *data, apr_size_t len)
+{
+    char clen[32];
+    snprintf(clen, sizeof clen, "%" APR_SIZE_T_FMT, len);
+    const llmgw_fcgi_param params[] = {
+        {"REQUEST_METHOD", "POST"}, {"REQUEST_URI", "/v1/records"},
+        {"SCRIPT_NAME", "/v1/records"}, {"CONTENT_TYPE", "application/x-ndjson"},
+        {"CONTENT_LENGTH", clen}, {"SERVER_PROTOCOL", "HTTP/1.1"},
+        {"GATEWAY_INTERFACE", "CGI/1.1"},
+    };
+    size_t n = llmgw_fcgi_build_request(1, 0, params, 7, data, len,
+                                        (unsigned char *)qu->fcgi_buf, qu->fcgi_cap);
+    if (!n || !qu->target)
+        return 0;
+    int fd = connect_target(qu->target);
+    if (fd < 0)
+        return 0;
+    const char *body = NULL;
+    apr_size_t blen = 0;
+    int status = send_all(fd, qu->fcgi_buf, n) < 0 ? -1 : read_answer(qu, fd, &body, &blen);
+    close(fd);
+    if (status == 200)
+        return 1;
+    if (status >= 400 && status < 500) {
+        /* auditd will never take this batch; keep it for the operator, do not retry */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, qu->s, "llmgw: auditd refused a batch with %d: "
+                     "%.*s", status, (int)(blen > 300 ? 300 : blen), body ? body : "");
+        return 1;
+    }
+    return 0;
+}
+
+static void deliver(llmgw_queue *qu, const char *data, apr_size_t len)
+{
+    apr_time_t now = apr_time_now();
+    if ((qu->healthy || now >= qu->retry_at) && post_batch(qu, data, len)) {
+        if (!qu->healthy)
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, qu->s, "llmgw: auditd reachable again");
+        qu->healthy = 1;
+        return;
+    }
+    if (qu->healthy)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, qu->s,
+                     "llmgw: auditd at %s unreachable, spooling records", qu->target);
+    qu->healthy = 0;
+    qu->retry_at = now + RETRY_EVERY;
+    spool_or_drop(data, len, "auditd unreachable");
+}
+
+/* Sends spooled batches while delivery works; stops at the first failure. */
+static void replay_spool(llmgw_queue *qu)
+{
+    char path[PATH_MAX];
+    apr_size_t len;
+    int rounds = 0;
+    if (!qu->spool)
+        return;
+    if (!qu->healthy && apr_time_now() < qu->retry_at)
+        return;
+    while (rounds++ < 64 && llmgw_spool_claim(qu->spool, path, qu->batch, qu->batch_max, &len)) {
+        if (!post_batch(qu, qu->batch, len)) {
+            llmgw_spool_giveback(path);
+            qu->healthy = 0;
+            qu->retry_at = apr_time_now() + RETRY_EVERY;
+            return;
+        }
+        llmgw_spool_done(path);
+        qu->healthy = 1;
+    }
+}
+
+static void *APR_THREAD_FUNC sender_main(apr_thread_t *t, void *data)
+{
+    llmgw_queue *qu = data;
+    for (;;) {
+        apr_thread_mutex_lock(qu->mu);
+        if (!qu->len && !qu->stop)
+            apr_thread_cond_timedwait(qu->cv, qu->mu, TICK);
+        int stopping = qu->stop;
+        apr_size_t n = take_batch(qu);
+        apr_thread_mutex_unlock(qu->mu);
+        if (n)
+            deliver(qu, qu->batch, n);
+        else if (stopping)
+            break;
+        apr_time_t now = apr_time_now();
+        if (!stopping && now >= qu->scan_at) {
+            qu->scan_at = now + SPOOL_SCAN;
+            replay_spool(qu);
+        }
+    }
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_status_t stop_sender(void *data)
+{
+    llmgw_queue *qu = data;
+    apr_status_t rv;
+    apr_thread_mutex_lock(qu->mu);
+    qu->stop = 1;
+    apr_thread_cond_signal(qu->cv);
+    apr_thread_mutex_unlock(qu->mu);
+    apr_thread_join(&rv, qu->thread);
+    queue = NULL;
+    return APR_SUCCESS;
+}
+
+/* Threaded MPMs get a bigger queue; prefork children serve one request at a time. */
+static apr_size_t queue_bytes(void)
+{
+    int threads = 1;
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+    apr_size_t n = (apr_size_t)(threads > 0 ? threads : 1) * 64 * 1024;
+    return n < 256 * 1024 ? 256 * 1024 : n > 4 * 1024 * 1024 ? 4 * 1024 * 1024 : n;
+}
+
+void llmgw_queue_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    const llmgw_srv_conf *sc = llmgw_srv(s);
+    llmgw_queue *qu = apr_pcalloc(pchild, sizeof *qu);
+    qu->s = s;
+    qu->target = sc->audit_target;
+    qu->spool = sc->spool_dir;
+    qu->cap = queue_bytes();
+    qu->batch_max = qu->cap < 1024 * 1024 ? qu->cap : 1024 * 1024;
+    qu->ring = apr_palloc(pchild, qu->cap);
+    qu->batch = apr_palloc(pchild, qu->batch_max);
+    qu->fcgi_cap = llmgw_fcgi_request_size(NULL, 0, qu->batch_max) + LLMGW_FCGI_MAX_PARAMS + 64;
+    qu->fcgi_buf = apr_palloc(pchild, qu->fcgi_cap);
+    qu->answer = apr_palloc(pchild, ANSWER_MAX);
+    qu->healthy = 1;
+    if (apr_thread_mutex_create(&qu->mu, APR_THREAD_MUTEX_DEFAULT, pchild) != APR_SUCCESS ||
+        apr_thread_cond_create(&qu->cv, pchild) != APR_SUCCESS ||
+        apr_thread_create(&qu->thread, NULL, sender_main, qu, pchild) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "llmgw: cannot start the record sender");
+        return;
+    }
+    queue = qu;
+    /* pre-cleanup: the thread must be joined before pchild's memory goes away */
+    apr_pool_pre_cleanup_register(pchild, qu, stop_sender);
+}

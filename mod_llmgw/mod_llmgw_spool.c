@@ -1,0 +1,202 @@
+/* mod_llmgw_spool.c — spool files for records auditd could not take yet. Names sort by
+ * time: "<ms>-<pid>-<seq>.ndjson"; a claimed file is renamed "<name>.<pid>.sending" and
+ * a claim whose process died is given back on the next scan. */
+#include "mod_llmgw.h"
+#include "mod_llmgw_spool.h"
+
+#include "apr_strings.h"
+#include "mpm_common.h"
+#include "unixd.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SUFFIX ".ndjson"
+#define CLAIM ".sending"
+
+static unsigned long spool_seq;
+
+int llmgw_spool_prepare(apr_pool_t *p, server_rec *s, const char *dir)
+{
+    apr_status_t rv = apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, p);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "llmgw: cannot create spool %s", dir);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* children run as the unprivileged user and must write and rename here */
+    if (geteuid() == 0 && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, errno, s, "llmgw: cannot chown spool %s", dir);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    chmod(dir, 0750);
+    return OK;
+}
+
+static int write_all(int fd, const char *d, apr_size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, d, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        d += w;
+        n -= (apr_size_t)w;
+    }
+    return 0;
+}
+
+apr_status_t llmgw_spool_write(const char *dir, const char *data, apr_size_t len)
+{
+    char tmp[PATH_MAX], fin[PATH_MAX];
+    unsigned long seq = __atomic_add_fetch(&spool_seq, 1, __ATOMIC_RELAXED);
+    long long ms = (long long)apr_time_as_msec(apr_time_now());
+    snprintf(fin, sizeof fin, "%s/%013lld-%ld-%lu" SUFFIX, dir, ms, (long)getpid(), seq);
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-%lu", dir, (long)getpid(), seq);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return errno;
+    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return e ? e : EIO;
+    }
+    close(fd);
+    if (rename(tmp, fin) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return e;
+    }
+    return APR_SUCCESS;
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), k = strlen(suf);
+    return n > k && !strcmp(s + n - k, suf);
+}
+
+/* "<name>.ndjson.<pid>.sending" whose pid is gone goes back to "<name>.ndjson". */
+static void recover_claim(const char *dir, const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    const char *pidp = dot;
+    while (pidp > name && pidp[-1] != '.')
+        pidp--;
+    long pid = strtol(pidp, NULL, 10);
+    if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+        return;
+    char from[PATH_MAX], to[PATH_MAX];
+    snprintf(from, sizeof from, "%s/%s", dir, name);
+    snprintf(to, sizeof to, "%s/%.*s", dir, (int)(pidp - 1 - name), name);
+    rename(from, to);
+}
+
+/* The oldest spool file name (names sort by creation time), or 0. */
+static int oldest(const char *dir, char *best, size_t cap)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    best[0] = '\0';
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        if (has_suffix(e->d_name, CLAIM))
+            recover_claim(dir, e->d_name);
+        else if (has_suffix(e->d_name, SUFFIX) && e->d_name[0] != '.' &&
+                 (!best[0] || strcmp(e->d_name, best) < 0))
+            snprintf(best, cap, "%s", e->d_name);
+    }
+    closedir(d);
+    return best[0] != '\0';
+}
+
+static int read_file(const char *path, char *buf, apr_size_t cap, apr_size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    apr_size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || (r > 0 && n + (apr_size_t)r >= cap)) {
+            close(fd);
+            return -1;      /* unreadable, or larger than any batch we write */
+        }
+        if (r == 0)
+            break;
+        n += (apr_size_t)r;
+    }
+    close(fd);
+    *len = n;
+    return 0;
+}
+
+int llmgw_spool_claim(const char *dir, char *path, char *buf, apr_size_t cap, apr_size_t *len)
+{
+    char name[NAME_MAX + 1], from[PATH_MAX];
+    while (oldest(dir, name, sizeof name)) {
+        snprintf(from, sizeof from, "%s/%s", dir, name);
+        snprintf(path, PATH_MAX, "%s/%s.%ld" CLAIM, dir, name, (long)getpid());
+        if (rename(from, path) < 0)
+            continue;       /* another child claimed it first */
+        if (read_file(path, buf, cap, len) == 0)
+            return 1;
+        /* keep an unreadable file for the operator, out of the replay's way */
+        char bad[PATH_MAX];
+        snprintf(bad, sizeof bad, "%s/%s.bad", dir, name);
+        rename(path, bad);
+    }
+    return 0;
+}
+
+void llmgw_spool_done(const char *path)
+{
+    unlink(path);
+}
+
+void llmgw_spool_giveback(const char *path)
+{
+    char to[PATH_MAX];
+    size_t n = strlen(path);
+    const char *end = path + n - strlen(CLAIM);
+    while (end > path && end[-1] != '.')
+        end--;
+    snprintf(to, sizeof to, "%.*s", (int)(end - 1 - path), path);
+    rename(path, to);
+}
+
+long llmgw_spool_count_records(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    long total = 0;
+    char path[PATH_MAX], buf[65536];
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        if (!has_suffix(e->d_name, SUFFIX) && !has_suffix(e->d_name, CLAIM))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t r;
+        while ((r = read(fd, buf, sizeof buf)) > 0)
+            for (ssize_t i = 0; i < r; i++)
+                total += buf[i] == '\n';
+        close(fd);
+    }
+    closedir(d);
+    return total;
+}

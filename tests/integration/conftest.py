@@ -1,0 +1,113 @@
+"""Integration fixtures, the httpd way (test/pyhttpd): one real stack per session —
+PostgreSQL (initdb into a temp dir), llmgw-auditd, the mock providers and Apache with
+mod_llmgw and the shipped snippet — and a check that the error log holds no crash."""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from llmgwtest.pgcluster import PgCluster
+from llmgwtest.stack import Auditd, Httpd, Mocks, make_key
+
+
+class Keys:
+    def __init__(self):
+        self.alice, alice_line = make_key("alice", email="alice@example.com", team="research",
+                                          roles="premium,developer")
+        self.bob, bob_line = make_key("bob", team="sales", roles="standard")
+        self.librechat, lc_line = make_key("librechat", team="frontend",
+                                           delegate="X-User-Id,X-User-Email,X-User-Role")
+        self.text = "# test keys\n%s\n%s\n%s\n" % (alice_line, bob_line, lc_line)
+
+
+class Stack:
+    def __init__(self, base):
+        self.base = base
+        self.pg = PgCluster()
+        self.mocks = Mocks(base)
+        self.auditd = Auditd(base, self.pg).start()
+        self.keys = Keys()
+        self.httpd = Httpd(os.path.join(base, "httpd"), self.mocks, self.auditd.target,
+                           keys=self.keys.text, extra=DEAD_ROUTE % _closed_port())
+        self.httpd.start()
+
+    def close(self):
+        self.httpd.stop()
+        self.auditd.stop()
+        self.mocks.stop()
+        self.pg.destroy()
+
+    # --- client helpers ---------------------------------------------------------
+    def call(self, method, path, body=None, headers=None, key=None, timeout=30):
+        """Returns (status, headers, body bytes); never raises on HTTP errors."""
+        data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+        h = {"Content-Type": "application/json"} if data is not None else {}
+        if key:
+            h["Authorization"] = "Bearer " + key
+        h.update(headers or {})
+        req = urllib.request.Request(self.httpd.url + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def rows(self, where, expect=1, timeout=15):
+        """Audit rows matching a WHERE clause, waiting until `expect` of them landed."""
+        sql = "SELECT row_to_json(a) FROM llmgw.audit_log a WHERE %s ORDER BY ts" % where
+        end = time.time() + timeout
+        while True:
+            got = [json.loads(r[0]) for r in self.pg.query(sql)]
+            if len(got) >= expect or time.time() > end:
+                return got
+            time.sleep(0.1)
+
+    def row_for(self, request_id, timeout=15):
+        got = self.rows("request_id = '%s'" % request_id.replace("'", ""), 1, timeout)
+        assert got, "no audit row for request %s" % request_id
+        assert len(got) == 1
+        return got[0]
+
+
+DEAD_ROUTE = """
+LLMGWProvider dead type=openai url=http://127.0.0.1:%d/v1 key=env:OPENAI_API_KEY
+<Location /dead>
+  LLMGWRoute dead
+</Location>
+"""
+
+
+def _closed_port():
+    from llmgwtest.pgcluster import free_port
+    return free_port()      # bound and released: nothing listens there
+
+
+@pytest.fixture(scope="session")
+def stack():
+    base = tempfile.mkdtemp(prefix="llmgw-it-")
+    os.chmod(base, 0o755)
+    s = Stack(base)
+    yield s
+    s.close()
+    if os.environ.get("LLMGW_KEEP_TMP") != "1":
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_crash_in_error_log(request):
+    """httpd's own tests check the error log after each test; we look for crashes."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    s = request.getfixturevalue("stack")
+    before = len(s.httpd.error_log_text())
+    yield
+    new = s.httpd.error_log_text()[before:]
+    for bad in ("Segmentation fault", "exit signal", "AddressSanitizer", "runtime error:"):
+        assert bad not in new, "error log: %s" % new[-2000:]
