@@ -84,9 +84,14 @@ static int listen_unix(const char *path, const auditd_options *o)
     mode_t old = umask(0177);
     int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
-    if (rc != 0 || set_socket_access(path, o) != 0 || listen(fd, BACKLOG) != 0) {
-        if (rc != 0) log_error("cannot bind %s: %s", path, strerror(errno));
+    if (rc != 0 || listen(fd, BACKLOG) != 0) {
+        log_error("cannot listen on %s: %s", path, strerror(errno));
         if (fd >= 0) close(fd);
+        return -1;
+    }
+    if (set_socket_access(path, o) != 0) {
+        close(fd);
+        unlink(path);
         return -1;
     }
     return fd;

@@ -47,6 +47,9 @@ typedef struct batch {
     int nmonths;
 } batch;
 
+/* Workers may still sit in accept() when the process exits; they and their buffers
+ * stay reachable from here until then. */
+static worker *workers;
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static int busy, closed, stopping;   /* state_lock; stopping is also read atomically */
@@ -393,9 +396,9 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static worker *start_workers(const auditd_options *o, int listen_fd, auditd_db *first)
+static void start_workers(const auditd_options *o, int listen_fd, auditd_db *first)
 {
-    worker *ws = xcalloc((size_t)o->threads, sizeof *ws);
+    worker *ws = workers = xcalloc((size_t)o->threads, sizeof *ws);
     for (int i = 0; i < o->threads; i++) {
         worker *w = &ws[i];
         w->id = i;
@@ -408,12 +411,12 @@ static worker *start_workers(const auditd_options *o, int listen_fd, auditd_db *
         }
         pthread_detach(w->tid);
     }
-    return ws;
 }
 
 /* Stops taking requests, waits for the in-flight ones to answer, then closes. */
-static void stop(int listen_fd, worker *ws, int n)
+static void stop(int listen_fd, int n)
 {
+    worker *ws = workers;
     int64_t deadline = auditd_now_ms() + STOP_GRACE_MS;
     int left;
     __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
@@ -432,7 +435,10 @@ static void stop(int listen_fd, worker *ws, int n)
         usleep(20000);
     }
     /* No worker touches its connection once closed is set and none is busy. */
-    for (int i = 0; i < n && !left; i++) auditd_db_free(ws[i].db);
+    for (int i = 0; i < n && !left; i++) {
+        auditd_db_free(ws[i].db);
+        ws[i].db = NULL;
+    }
 }
 
 int auditd_serve(const auditd_options *o, int listen_fd)
@@ -454,13 +460,13 @@ int auditd_serve(const auditd_options *o, int listen_fd)
     auditd_db *first = auditd_db_new(o->db, 0);
     if (auditd_db_startup(first) != 0)
         log_warn("database not ready at start; batches get 503 until it is");
-    worker *ws = start_workers(o, listen_fd, first);
+    start_workers(o, listen_fd, first);
     log_info("serving %s with %d threads (max body %zu bytes)",
-             o->listen ? o->listen : "systemd socket", o->threads, o->max_body);
+             o->listen ? o->listen : "the socket passed by systemd", o->threads, o->max_body);
 
     sigwait(&set, &sig);
     log_info("%s received: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    stop(listen_fd, ws, o->threads);
+    stop(listen_fd, o->threads);
     log_info("stopped");
     return 0;
 }

@@ -30,6 +30,7 @@ typedef struct report {
     row *rows;
     int nrows;
     row total;
+    int has_total;          /* total.v[COST] was allocated by trim_cost */
 } report;
 
 static const char *label_of(const row *r)
@@ -296,8 +297,12 @@ static void load(PGresult *res, report *rp)
     rp->rows = xcalloc((size_t)n + 1, sizeof *rp->rows);
     for (int c = 0; c < NCOLS; c++) rp->total.v[c] = "0";   /* in case no total row came */
     for (int i = 0; i < n; i++) {
-        if (!strcmp(PQgetvalue(res, i, 1), "1")) fill_row(res, i, &rp->total);
-        else fill_row(res, i, &rp->rows[rp->nrows++]);
+        if (!strcmp(PQgetvalue(res, i, 1), "1")) {
+            fill_row(res, i, &rp->total);
+            rp->has_total = 1;
+        } else {
+            fill_row(res, i, &rp->rows[rp->nrows++]);
+        }
     }
 }
 
@@ -387,6 +392,9 @@ int main(int argc, char **argv)
     else if (!strcmp(fmt, "html")) print_html(&rp);
     else print_text(&rp);
     fflush(stdout);
+    for (int i = 0; i < rp.nrows; i++) free((char *)rp.rows[i].v[COST]);
+    if (rp.has_total) free((char *)rp.total.v[COST]);
+    free(rp.rows);
     PQclear(res);
     PQfinish(c);
     return ferror(stdout) ? 1 : 0;

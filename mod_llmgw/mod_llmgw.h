@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "llmgw_keyfile.h"
+#include "llmgw_pricing.h"
 #include "llmgw_provider.h"
 #include "llmgw_request.h"
 #include "llmgw_sse.h"
@@ -68,6 +69,7 @@ typedef struct {
 typedef struct {
     apr_hash_t *providers;          /* name → llmgw_provider */
     apr_array_header_t *routes;     /* llmgw_dir_conf * to resolve at check_config */
+    llmgw_price_table prices;       /* LLMGWPrice, in configuration order */
 } llmgw_registry;
 
 /* Per-request state (r->request_config). */

@@ -28,6 +28,34 @@ static void fill_usage(llmgw_record *rec, const llmgw_req *q)
     rec->total_tokens = llmgw_usage_total(u);
 }
 
+/* "No matching price": logged once per model and child, not once per request. */
+static int first_miss(const char *model)
+{
+    static apr_uint32_t seen[256];
+    apr_uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)model; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    h |= 1;
+    apr_uint32_t old = __atomic_exchange_n(&seen[h & 255], h, __ATOMIC_RELAXED);
+    return old != h;
+}
+
+static void fill_cost(llmgw_record *rec, const llmgw_req *q)
+{
+    const llmgw_price_table *t = &llmgw_registry_get()->prices;
+    const char *model = rec->model ? rec->model : "";
+    if (q->prov->type == LLMGW_PT_HTTP)
+        return;
+    const llmgw_price *pr = llmgw_price_lookup(t, q->prov->name, model);
+    if (pr) {
+        rec->has_cost = llmgw_price_cost(pr, &q->usage, &rec->cost_pico) == 0;
+        return;
+    }
+    if (llmgw_usage_total(&q->usage) > 0 && first_miss(model))
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, q->r, "llmgw: no LLMGWPrice for provider "
+                      "%s model '%s': cost_usd is null", q->prov->name, model);
+}
+
 static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_conf *sc)
 {
     request_rec *r = q->r;
@@ -46,6 +74,7 @@ static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_c
     rec->status = r->status;
     rec->stream = q->info.stream || q->is_sse;
     fill_usage(rec, q);
+    fill_cost(rec, q);
     rec->latency_ms = apr_time_as_msec(now - q->start);
     rec->ttft_ms = q->first_byte ? apr_time_as_msec(q->first_byte - q->start) : 0;
     rec->conversation_id = apr_table_get(r->headers_in,

@@ -12,6 +12,11 @@
 
 static llmgw_registry *registry;    /* rebuilt from scratch on every config read */
 
+static void *pool_alloc(void *ctx, size_t n)
+{
+    return apr_palloc(ctx, n);
+}
+
 llmgw_registry *llmgw_registry_get(void)
 {
     return registry;
@@ -22,6 +27,7 @@ void llmgw_registry_reset(apr_pool_t *pconf)
     registry = apr_pcalloc(pconf, sizeof *registry);
     registry->providers = apr_hash_make(pconf);
     registry->routes = apr_array_make(pconf, 8, sizeof(llmgw_dir_conf *));
+    llmgw_price_table_init(&registry->prices, pool_alloc, pconf);
 }
 
 void *llmgw_create_dir_conf(apr_pool_t *p, char *dir)
@@ -259,7 +265,28 @@ static const char *cmd_node(cmd_parms *cmd, void *dc, const char *n)
     return NULL;
 }
 
+static const char *cmd_price(cmd_parms *cmd, void *dc, int argc, char *const argv[])
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char why[256];
+    llmgw_price pr;
+    if (err)
+        return err;
+    if (argc < 4)
+        return "LLMGWPrice PROVIDER MODEL-GLOB input=USD output=USD [cached_input=USD] "
+               "[cache_write=USD] [cache_write_1h=USD] (USD per 1K tokens)";
+    if (llmgw_price_parse(argv[0], argv[1], argc - 2, (const char *const *)argv + 2, &pr, why,
+                          sizeof why) < 0)
+        return apr_pstrdup(cmd->pool, why);
+    if (llmgw_price_table_add(&registry->prices, &pr) < 0)
+        return "out of memory";
+    return NULL;
+}
+
 const command_rec llmgw_cmds[] = {
+    AP_INIT_TAKE_ARGV("LLMGWPrice", cmd_price, NULL, RSRC_CONF,
+                      "PROVIDER MODEL-GLOB input=USD output=USD [cached_input=] [cache_write=] "
+                      "[cache_write_1h=], per 1K tokens"),
     AP_INIT_TAKE_ARGV("LLMGWProvider", cmd_provider, NULL, RSRC_CONF,
                       "NAME type=TYPE url=URL key=env:VAR|file:PATH|none"),
     AP_INIT_TAKE1("LLMGWRoute", cmd_route, NULL, ACCESS_CONF,
@@ -293,6 +320,15 @@ int llmgw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
                          "requests will be answered 503 (%s line %d)", pv->name,
                          pv->key_missing, pv->file, pv->line);
     }
+    for (size_t i = 0; i < registry->prices.n; i++) {
+        const llmgw_price *pr = &registry->prices.entries[i];
+        if (!apr_hash_get(registry->providers, pr->provider, APR_HASH_KEY_STRING)) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                         "LLMGWPrice %s %s: no LLMGWProvider named '%s'", pr->provider,
+                         pr->glob, pr->provider);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
     for (int i = 0; i < registry->routes->nelts; i++) {
         rt[i]->provider = apr_hash_get(registry->providers, rt[i]->route_name,
                                        APR_HASH_KEY_STRING);
@@ -304,11 +340,6 @@ int llmgw_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         }
     }
     return llmgw_config_load_keys(pconf, s);
-}
-
-static void *pool_alloc(void *ctx, size_t n)
-{
-    return apr_palloc(ctx, n);
 }
 
 static int load_keyfile(apr_pool_t *pconf, server_rec *s, llmgw_srv_conf *sc)

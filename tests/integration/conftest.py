@@ -2,6 +2,7 @@
 PostgreSQL (initdb into a temp dir), llmgw-auditd, the mock providers and Apache with
 mod_llmgw and the shipped snippet — and a check that the error log holds no crash."""
 
+import decimal
 import json
 import os
 import shutil
@@ -63,7 +64,7 @@ class Stack:
         sql = "SELECT row_to_json(a) FROM llmgw.audit_log a WHERE %s ORDER BY ts" % where
         end = time.time() + timeout
         while True:
-            got = [json.loads(r[0]) for r in self.pg.query(sql)]
+            got = [json.loads(r[0], parse_float=decimal.Decimal) for r in self.pg.query(sql)]
             if len(got) >= expect or time.time() > end:
                 return got
             time.sleep(0.1)
@@ -76,6 +77,9 @@ class Stack:
 
 
 DEAD_ROUTE = """
+LLMGWPrice openai gpt-4o* input=0.0025 output=0.01 cached_input=0.00125
+LLMGWPrice openai gpt-4o-mini* input=0.00015 output=0.0006
+LLMGWPrice anthropic claude-3-haiku* input=0.00025 output=0.00125 cached_input=0.000025 cache_write=0.0003
 LLMGWProvider dead type=openai url=http://127.0.0.1:%d/v1 key=env:OPENAI_API_KEY
 <Location /dead>
   LLMGWRoute dead

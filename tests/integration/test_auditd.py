@@ -74,6 +74,7 @@ class Auditd:
         self.addr = listen or "unix:" + os.path.join(self.dir, "auditd.sock")
         self.logpath = os.path.join(self.dir, "auditd.log")
         self.log = open(self.logpath, "w")
+        self.final_log = None
         self.proc = subprocess.Popen(
             [str(AUDITD), "--listen", self.addr, "--db", pg.dsn, "--sql-dir", str(SQL_DIR),
              "--threads", str(threads)] + list(extra),
@@ -95,6 +96,8 @@ class Auditd:
         return fcgi.request(self.addr, "POST", "/v1/records", ndjson(records), **kw)
 
     def log_text(self):
+        if self.final_log is not None:
+            return self.final_log
         with open(self.logpath) as f:
             return f.read()
 
@@ -107,6 +110,7 @@ class Auditd:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        self.final_log = self.log_text()
         shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode
 
@@ -154,8 +158,9 @@ def fresh_auditd(pg):
         started.append(d)
         return d
     yield start
-    for d in started:
-        assert d.stop() == 0, d.log_text()
+    codes = [(d.stop(), d) for d in started]
+    for code, d in codes:
+        assert code == 0, d.log_text()
 
 
 # ---- migrations --------------------------------------------------------------------------
@@ -388,7 +393,7 @@ def test_systemd_socket_activation(pg, tmp_path):
     sock.listen(16)
     fd = sock.fileno()
     proc = subprocess.Popen(
-        ["sh", "-c", 'export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@" 3<&%d %d<&-' % (fd, fd),
+        ["bash", "-c", 'export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@" 3<&%d %d<&-' % (fd, fd),
          str(AUDITD), "--db", pg.dsn, "--threads", "2"],
         pass_fds=(fd,), stderr=open(tmp_path / "auditd.log", "w"))
     sock.close()
@@ -405,9 +410,11 @@ def test_systemd_socket_activation(pg, tmp_path):
         assert r.json()["accepted"] == 1
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0, (tmp_path / "auditd.log").read_text()
-        assert "passed by systemd" in (tmp_path / "auditd.log").read_text()
+        code = proc.wait(20)
         os.unlink(path)
+    log = (tmp_path / "auditd.log").read_text()
+    assert code == 0, log
+    assert "passed by systemd" in log
 
 
 def test_stale_socket_file_is_replaced(pg, fresh_auditd):

@@ -3,6 +3,7 @@ connection reuse and one audit row per request in PostgreSQL."""
 
 import http.client
 import json
+from decimal import Decimal
 import os
 import subprocess
 import time
@@ -40,6 +41,8 @@ def test_openai_chat_record_and_credentials(stack):
     assert (row["prompt_tokens"], row["completion_tokens"], row["cached_tokens"],
             row["reasoning_tokens"], row["total_tokens"]) == (25, 12, 5, 3, 37)
     assert row["conversation_id"] == "conv-1"
+    # (25-5)*0.0025 + 5*0.00125 + 12*0.01 per 1K tokens, exact
+    assert row["cost_usd"] == Decimal("0.00017625")
     assert row["client_ip"] == "127.0.0.1"
 
 
@@ -61,6 +64,8 @@ def test_anthropic_and_gemini_records(stack):
     assert (row["provider"], row["model"], row["endpoint"]) == ("anthropic", "claude-3-haiku", "messages")
     assert (row["prompt_tokens"], row["cached_tokens"], row["cache_write_tokens"],
             row["completion_tokens"], row["total_tokens"]) == (36, 9, 7, 15, 51)
+    # ((36-9-7)*0.00025 + 9*0.000025 + 7*0.0003 + 15*0.00125) / 1000
+    assert row["cost_usd"] == Decimal("0.000026075")
     st, h, body = stack.call("POST", "/google/v1beta/models/gemini-pro:generateContent",
                              {"contents": [{"parts": [{"text": "hi"}]}]},
                              headers={"x-goog-api-key": stack.keys.alice})
@@ -68,6 +73,7 @@ def test_anthropic_and_gemini_records(stack):
     row = stack.row_for(rid(h))
     assert (row["provider"], row["model"], row["endpoint"]) == ("google", "gemini-pro", "generateContent")
     assert (row["prompt_tokens"], row["completion_tokens"], row["reasoning_tokens"]) == (18, 17, 6)
+    assert row["cost_usd"] is None          # no LLMGWPrice for google
     seen = stack.mocks.requests("gemini")[-1]["headers"]
     assert seen["x-goog-api-key"] == PROVIDER_KEYS["gemini"]
 

@@ -148,10 +148,14 @@ class Auditd:
 class Httpd:
     """An Apache with mod_llmgw in its own server root."""
 
-    def __init__(self, base, mocks, audit_target, extra="", mpm="event", keys=""):
+    def __init__(self, base, mocks, audit_target, extra="", mpm="event", keys="", port=None,
+                 real=()):
+        """real: provider flavours served by the real API (their keys from the
+        environment) instead of the mocks."""
         self.base = base
         self.mocks = mocks
-        self.port = free_port()
+        self.real = set(real)
+        self.port = port or free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.mpm = mpm
         self.audit_target = audit_target
@@ -201,9 +205,7 @@ LoadModule proxy_module {MODDIR}/mod_proxy.so
 LoadModule proxy_http_module {MODDIR}/mod_proxy_http.so
 LoadModule headers_module {MODDIR}/mod_headers.so
 LoadModule llmgw_module {BUILD}/.libs/mod_llmgw.so
-Define LLMGW_OPENAI_URL http://127.0.0.1:{m['openai']}/v1
-Define LLMGW_ANTHROPIC_URL http://127.0.0.1:{m['anthropic']}
-Define LLMGW_GOOGLE_URL http://127.0.0.1:{m['gemini']}
+{self.mock_defines()}
 Define LLMGW_KEYFILE {self.keyfile}
 Define LLMGW_AUDIT {self.audit_target}
 Define LLMGW_SPOOL {self.spool}
@@ -211,6 +213,7 @@ Include {ROOT}/httpd-conf/llmgw.conf
 LLMGWProvider azure type=azure url=http://127.0.0.1:{m['azure']} key=env:AZURE_OPENAI_API_KEY
 <Location /azure>
   LLMGWRoute azure
+  ProxyAddHeaders Off
 </Location>
 {self.extra}
 """
@@ -218,10 +221,18 @@ LLMGWProvider azure type=azure url=http://127.0.0.1:{m['azure']} key=env:AZURE_O
         with open(self.conf, "w") as f:
             f.write(conf)
 
+    def mock_defines(self):
+        m = self.mocks.ports
+        urls = {"openai": ("LLMGW_OPENAI_URL", "/v1"), "anthropic": ("LLMGW_ANTHROPIC_URL", ""),
+                "gemini": ("LLMGW_GOOGLE_URL", "")}
+        return "\n".join("Define %s http://127.0.0.1:%d%s" % (var, m[fl], suffix)
+                         for fl, (var, suffix) in urls.items() if fl not in self.real)
+
     def env(self):
         env = dict(os.environ)
         for flavour, var in KEY_ENV.items():
-            env[var] = PROVIDER_KEYS[flavour]
+            if flavour not in self.real:
+                env[var] = PROVIDER_KEYS[flavour]
         return env
 
     def ctl(self, *args, check=True):
