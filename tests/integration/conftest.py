@@ -28,18 +28,42 @@ class Keys:
 
 
 class Stack:
-    def __init__(self, base):
+    """The shared infrastructure (PostgreSQL, auditd, mocks, keys) and one gateway.
+    Gateway() starts further Apache instances on the same infrastructure with their
+    own extra configuration; the caller stops them (or uses the `gateway` fixture)."""
+
+    def __init__(self, base, httpd=None, parent=None):
         self.base = base
+        if parent:
+            self.pg, self.mocks, self.auditd, self.keys = (parent.pg, parent.mocks,
+                                                           parent.auditd, parent.keys)
+            self.httpd = httpd
+            self.parent = parent
+            return
+        self.parent = None
         self.pg = PgCluster()
         self.mocks = Mocks(base)
         self.auditd = Auditd(base, self.pg).start()
         self.keys = Keys()
         self.httpd = Httpd(os.path.join(base, "httpd"), self.mocks, self.auditd.target,
-                           keys=self.keys.text, extra=DEAD_ROUTE % _closed_port())
+                           keys=self.keys.text, extra=DEFAULT_EXTRA % _closed_port())
         self.httpd.start()
+        self._n = 0
+
+    def gateway(self, extra="", mpm="event", keys=None, start=True):
+        """A new Stack view sharing this infrastructure, with its own Apache."""
+        root = self.parent or self
+        root._n += 1
+        h = Httpd(os.path.join(root.base, "httpd%d" % root._n), root.mocks, root.auditd.target,
+                  keys=self.keys.text if keys is None else keys, extra=extra, mpm=mpm)
+        if start:
+            h.start()
+        return Stack(root.base, httpd=h, parent=root)
 
     def close(self):
         self.httpd.stop()
+        if self.parent:
+            return
         self.auditd.stop()
         self.mocks.stop()
         self.pg.destroy()
@@ -76,7 +100,7 @@ class Stack:
         return got[0]
 
 
-DEAD_ROUTE = """
+DEFAULT_EXTRA = """
 LLMGWPrice openai gpt-4o* input=0.0025 output=0.01 cached_input=0.00125
 LLMGWPrice openai gpt-4o-mini* input=0.00015 output=0.0006
 LLMGWPrice anthropic claude-3-haiku* input=0.00025 output=0.00125 cached_input=0.000025 cache_write=0.0003
@@ -101,6 +125,21 @@ def stack():
     s.close()
     if os.environ.get("LLMGW_KEEP_TMP") != "1":
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def gateway(stack):
+    """Factory: gateway(extra=..., mpm=..., keys=...) → a Stack with its own Apache,
+    stopped at the end of the test."""
+    made = []
+
+    def make(**kw):
+        g = stack.gateway(**kw)
+        made.append(g)
+        return g
+    yield make
+    for g in made:
+        g.close()
 
 
 @pytest.fixture(autouse=True)
