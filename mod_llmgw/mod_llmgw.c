@@ -48,6 +48,9 @@ static int llmgw_post_read_request(request_rec *r)
     return DECLINED;
 }
 
+/* The gateway's decisions, in order: who is calling, what they send, whether it is
+ * allowed, then the provider credential and the response observer. Each step either
+ * returns OK or refuses (llmgw_refuse) with the status the error filter will format. */
 /* The gateway's decisions all need the request headers and the identity other auth
  * modules may have set, and must come before mod_proxy reads the body. */
 static int llmgw_fixups(request_rec *r)
@@ -70,6 +73,18 @@ static int llmgw_fixups(request_rec *r)
     return OK;
 }
 
+/* Runs once per routed request, after the response (also when the client went away):
+ * everything that accounts for what the request consumed. */
+static int llmgw_log_transaction(request_rec *r)
+{
+    llmgw_req *q = llmgw_req_get(r);
+    if (!q || q->audited || r->main)
+        return DECLINED;
+    q->audited = 1;
+    llmgw_audit_record(q);
+    return DECLINED;
+}
+
 static void llmgw_register_hooks(apr_pool_t *p)
 {
     static const char *const before_proxy[] = {"mod_proxy.c", NULL};
@@ -81,7 +96,7 @@ static void llmgw_register_hooks(apr_pool_t *p)
     ap_hook_post_read_request(llmgw_post_read_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_translate_name(llmgw_translate_name, NULL, before_rewrite_proxy, APR_HOOK_FIRST);
     ap_hook_fixups(llmgw_fixups, NULL, before_proxy, APR_HOOK_FIRST);
-    ap_hook_log_transaction(llmgw_audit_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(llmgw_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
     llmgw_body_register();
     llmgw_observe_register();
     llmgw_reply_register();

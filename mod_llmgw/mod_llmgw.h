@@ -143,7 +143,7 @@ void llmgw_reply_child_init(apr_pool_t *p);
 
 /* mod_llmgw_audit.c */
 void llmgw_audit_child_init(apr_pool_t *pchild, server_rec *s);
-int llmgw_audit_log_transaction(request_rec *r);
+void llmgw_audit_record(llmgw_req *q);
 int llmgw_audit_post_config(apr_pool_t *pconf, server_rec *s);
 
 /* helpers */

@@ -85,12 +85,9 @@ static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_c
     rec->node = node_name(r, sc);
 }
 
-int llmgw_audit_log_transaction(request_rec *r)
+void llmgw_audit_record(llmgw_req *q)
 {
-    llmgw_req *q = llmgw_req_get(r);
-    if (!q || q->audited || r->main)
-        return DECLINED;
-    q->audited = 1;
+    request_rec *r = q->r;
     llmgw_record rec;
     char line[LLMGW_RECORD_MAX_LINE];
     fill_record(&rec, q, llmgw_srv(r->server));
@@ -98,10 +95,9 @@ int llmgw_audit_log_transaction(request_rec *r)
     if (n == 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "llmgw %s: record does not encode",
                       q->request_id);
-        return DECLINED;
+        return;
     }
     llmgw_queue_push(line, n);
-    return DECLINED;
 }
 
 int llmgw_audit_post_config(apr_pool_t *pconf, server_rec *s)
