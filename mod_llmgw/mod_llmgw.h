@@ -27,6 +27,7 @@ extern module AP_MODULE_DECLARE_DATA llmgw_module;
 #define LLMGW_DEFAULT_MAX_BODY  (32 * 1024 * 1024)
 #define LLMGW_RESPONSE_CAPTURE  (8 * 1024 * 1024)   /* non-stream JSON kept for usage */
 #define LLMGW_SSE_EVENT_CAP     (1024 * 1024)       /* largest SSE event parsed */
+#define LLMGW_DEFAULT_SPOOL_MAX ((apr_off_t)1 << 30)  /* bytes of spooled records */
 
 typedef struct llmgw_provider {
     const char *name;
@@ -60,6 +61,7 @@ typedef struct {
     llmgw_keyfile *keyfile;
     const char *audit_target; /* "unix:/path" or "tcp:host:port" */
     const char *spool_dir;
+    apr_off_t spool_max;      /* 0 = unset (LLMGW_DEFAULT_SPOOL_MAX) */
     apr_off_t max_body;       /* 0 = unset */
     const char *conv_header;
     const char *node;

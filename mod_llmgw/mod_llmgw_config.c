@@ -62,6 +62,7 @@ void *llmgw_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     INHERIT(keyfile);
     INHERIT(audit_target);
     INHERIT(spool_dir);
+    INHERIT(spool_max);
     INHERIT(max_body);
     INHERIT(conv_header);
     INHERIT(node);
@@ -237,9 +238,34 @@ static const char *cmd_audit(cmd_parms *cmd, void *dc, const char *target)
     return NULL;
 }
 
-static const char *cmd_spool(cmd_parms *cmd, void *dc, const char *dir)
+/* "512M", "2G", "1048576" → bytes; -1 when malformed. */
+static apr_off_t parse_size(const char *s)
 {
-    srv_of(cmd)->spool_dir = ap_server_root_relative(cmd->pool, dir);
+    char *end;
+    apr_int64_t v = apr_strtoi64(s, &end, 10);
+    apr_int64_t mult = 1;
+    if (end == s || v < 0)
+        return -1;
+    switch (*end) {
+    case 'K': case 'k': mult = 1024; end++; break;
+    case 'M': case 'm': mult = 1024 * 1024; end++; break;
+    case 'G': case 'g': mult = 1024 * 1024 * 1024; end++; break;
+    }
+    if (*end || v > APR_INT64_MAX / mult)
+        return -1;
+    return (apr_off_t)(v * mult);
+}
+
+static const char *cmd_spool(cmd_parms *cmd, void *dc, const char *dir, const char *opt)
+{
+    llmgw_srv_conf *sc = srv_of(cmd);
+    sc->spool_dir = ap_server_root_relative(cmd->pool, dir);
+    if (opt) {
+        apr_off_t max = strncmp(opt, "max=", 4) ? -1 : parse_size(opt + 4);
+        if (max < 1024 * 1024)
+            return "LLMGWAuditSpool DIR [max=SIZE]: SIZE like 512M or 2G, at least 1M";
+        sc->spool_max = max;
+    }
     return NULL;
 }
 
@@ -296,8 +322,8 @@ const command_rec llmgw_cmds[] = {
     AP_INIT_TAKE1("LLMGWKeyFile", cmd_keyfile, NULL, RSRC_CONF, "gateway key file"),
     AP_INIT_TAKE1("LLMGWAudit", cmd_audit, NULL, RSRC_CONF,
                   "llmgw-auditd address: unix:PATH or tcp:HOST:PORT"),
-    AP_INIT_TAKE1("LLMGWAuditSpool", cmd_spool, NULL, RSRC_CONF,
-                  "directory for records while auditd is unreachable"),
+    AP_INIT_TAKE12("LLMGWAuditSpool", cmd_spool, NULL, RSRC_CONF,
+                   "directory for records while auditd is unreachable [max=SIZE]"),
     AP_INIT_TAKE1("LLMGWMaxBody", cmd_max_body, NULL, RSRC_CONF, "largest request body, bytes"),
     AP_INIT_TAKE1("LLMGWConversationHeader", cmd_conv_header, NULL, RSRC_CONF,
                   "request header carrying the conversation id"),

@@ -42,6 +42,7 @@ typedef struct {
     char *batch, *fcgi_buf, *answer;
     apr_size_t fcgi_cap;
     const char *target, *spool;
+    apr_off_t spool_max;
     apr_time_t retry_at, scan_at;
     int healthy;
     server_rec *s;
@@ -50,13 +51,36 @@ typedef struct {
 
 static llmgw_queue *queue;      /* this child's; NULL in the parent */
 
+static apr_uint64_t records_lost;
+static apr_time_t lost_logged_at;
+
+static apr_uint64_t count_lines(const char *d, apr_size_t n)
+{
+    apr_uint64_t k = 0;
+    for (const char *p = d, *e = d + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+        k++;
+    return k;
+}
+
+/* A lost record is logged with a running count, at most every ten seconds, so a long
+ * outage with a full spool cannot flood the error log. */
 static void spool_or_drop(const char *data, apr_size_t len, const char *why)
 {
-    apr_status_t rv = queue->spool ? llmgw_spool_write(queue->spool, data, len) : APR_ENOENT;
-    if (rv != APR_SUCCESS)
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, queue->s,
-                     "llmgw: %s and the spool is unavailable: %" APR_SIZE_T_FMT
-                     " bytes of usage records lost", why, len);
+    apr_status_t rv = queue->spool ? llmgw_spool_write(queue->spool, data, len, queue->spool_max)
+                                   : APR_ENOENT;
+    if (rv == APR_SUCCESS)
+        return;
+    apr_uint64_t total = __atomic_add_fetch(&records_lost, count_lines(data, len),
+                                            __ATOMIC_RELAXED);
+    apr_time_t now = apr_time_now(), last = __atomic_load_n(&lost_logged_at, __ATOMIC_RELAXED);
+    if (now - last < apr_time_from_sec(10) ||
+        !__atomic_compare_exchange_n(&lost_logged_at, &last, now, 0, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED))
+        return;
+    ap_log_error(APLOG_MARK, APLOG_ERR, rv, queue->s,
+                 "llmgw: %s and the spool %s %s: %" APR_UINT64_T_FMT " usage records lost "
+                 "by this process so far", why, queue->spool ? queue->spool : "(none)",
+                 rv == APR_ENOSPC ? "is full" : "is unavailable", total);
 }
 
 void llmgw_queue_push(const char *line, apr_size_t len)
@@ -220,26 +244,36 @@ static void deliver(llmgw_queue *qu, const char *data, apr_size_t len)
     spool_or_drop(data, len, "auditd unreachable");
 }
 
-/* Sends spooled batches while delivery works; stops at the first failure. */
-static void replay_spool(llmgw_queue *qu)
+static int queue_backlog(llmgw_queue *qu)
+{
+    apr_thread_mutex_lock(qu->mu);
+    int busy = qu->len >= qu->batch_max / 2;
+    apr_thread_mutex_unlock(qu->mu);
+    return busy;
+}
+
+/* Sends spooled batches while delivery works, for at most half a second so fresh
+ * records are not held up. Returns 1 when files may remain and delivery works. */
+static int replay_spool(llmgw_queue *qu)
 {
     char path[PATH_MAX];
     apr_size_t len;
-    int rounds = 0;
-    if (!qu->spool)
-        return;
-    if (!qu->healthy && apr_time_now() < qu->retry_at)
-        return;
-    while (rounds++ < 64 && llmgw_spool_claim(qu->spool, path, qu->batch, qu->batch_max, &len)) {
+    if (!qu->spool || (!qu->healthy && apr_time_now() < qu->retry_at))
+        return 0;
+    apr_time_t until = apr_time_now() + apr_time_from_msec(500);
+    while (llmgw_spool_claim(qu->spool, path, qu->batch, qu->batch_max, &len)) {
         if (!post_batch(qu, qu->batch, len)) {
             llmgw_spool_giveback(path);
             qu->healthy = 0;
             qu->retry_at = apr_time_now() + RETRY_EVERY;
-            return;
+            return 0;
         }
         llmgw_spool_done(path);
         qu->healthy = 1;
+        if (apr_time_now() >= until || queue_backlog(qu))
+            return 1;
     }
+    return 0;
 }
 
 static void *APR_THREAD_FUNC sender_main(apr_thread_t *t, void *data)
@@ -257,10 +291,8 @@ static void *APR_THREAD_FUNC sender_main(apr_thread_t *t, void *data)
         else if (stopping)
             break;
         apr_time_t now = apr_time_now();
-        if (!stopping && now >= qu->scan_at) {
-            qu->scan_at = now + SPOOL_SCAN;
-            replay_spool(qu);
-        }
+        if (!stopping && now >= qu->scan_at)
+            qu->scan_at = replay_spool(qu) ? now : now + SPOOL_SCAN;
     }
     apr_thread_exit(t, APR_SUCCESS);
     return NULL;
@@ -295,6 +327,7 @@ void llmgw_queue_child_init(apr_pool_t *pchild, server_rec *s)
     qu->s = s;
     qu->target = sc->audit_target;
     qu->spool = sc->spool_dir;
+    qu->spool_max = sc->spool_max ? sc->spool_max : LLMGW_DEFAULT_SPOOL_MAX;
     qu->cap = queue_bytes();
     qu->batch_max = qu->cap < 1024 * 1024 ? qu->cap : 1024 * 1024;
     qu->ring = apr_palloc(pchild, qu->cap);

@@ -22,6 +22,10 @@
 #define CLAIM ".sending"
 
 static unsigned long spool_seq;
+/* Bytes in the spool as last measured, plus what this process wrote since: a directory
+ * scan at most once a second, even while every batch is being spooled. */
+static apr_int64_t spool_bytes;
+static apr_time_t spool_measured;
 
 int llmgw_spool_prepare(apr_pool_t *p, server_rec *s, const char *dir)
 {
@@ -53,9 +57,39 @@ static int write_all(int fd, const char *d, apr_size_t n)
     return 0;
 }
 
-apr_status_t llmgw_spool_write(const char *dir, const char *data, apr_size_t len)
+static apr_int64_t measure(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    struct stat st;
+    char path[PATH_MAX];
+    apr_int64_t total = 0;
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (e->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            total += st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+static int spool_full(const char *dir, apr_size_t len, apr_off_t max)
+{
+    apr_time_t now = apr_time_now();
+    if (now - __atomic_load_n(&spool_measured, __ATOMIC_RELAXED) > apr_time_from_sec(1)) {
+        __atomic_store_n(&spool_measured, now, __ATOMIC_RELAXED);
+        __atomic_store_n(&spool_bytes, measure(dir), __ATOMIC_RELAXED);
+    }
+    return __atomic_load_n(&spool_bytes, __ATOMIC_RELAXED) + (apr_int64_t)len > (apr_int64_t)max;
+}
+
+apr_status_t llmgw_spool_write(const char *dir, const char *data, apr_size_t len, apr_off_t max)
 {
     char tmp[PATH_MAX], fin[PATH_MAX];
+    if (spool_full(dir, len, max))
+        return APR_ENOSPC;
     unsigned long seq = __atomic_add_fetch(&spool_seq, 1, __ATOMIC_RELAXED);
     long long ms = (long long)apr_time_as_msec(apr_time_now());
     snprintf(fin, sizeof fin, "%s/%013lld-%ld-%lu" SUFFIX, dir, ms, (long)getpid(), seq);
@@ -75,6 +109,7 @@ apr_status_t llmgw_spool_write(const char *dir, const char *data, apr_size_t len
         unlink(tmp);
         return e;
     }
+    __atomic_add_fetch(&spool_bytes, (apr_int64_t)len, __ATOMIC_RELAXED);
     return APR_SUCCESS;
 }
 

@@ -9,8 +9,9 @@
 /* post_config: creates the directory and hands it to the child user. */
 int llmgw_spool_prepare(apr_pool_t *p, server_rec *s, const char *dir);
 
-/* Writes one batch as a new spool file. APR_SUCCESS or an errno-style status. */
-apr_status_t llmgw_spool_write(const char *dir, const char *data, apr_size_t len);
+/* Writes one batch as a new spool file unless the spool already holds max bytes.
+ * APR_SUCCESS, APR_ENOSPC when full, or an errno-style status. */
+apr_status_t llmgw_spool_write(const char *dir, const char *data, apr_size_t len, apr_off_t max);
 
 /* Claims the oldest spool file: reads it into buf (cap bytes) and returns 1 with its
  * claimed path in path (PATH_MAX); 0 when the spool is empty. */
