@@ -20,6 +20,11 @@ void llmgw_sbuf_printf(llmgw_sbuf *b, const char *fmt, ...)
 /* Appends s as a JSON string literal (quotes included), at most max_bytes of s
  * (cut on a UTF-8 boundary); NULL becomes null. */
 void llmgw_sbuf_json_str(llmgw_sbuf *b, const char *s, size_t max_bytes);
+/* True when the JSON text [s, s+n) nests arrays/objects at most max deep (brackets
+ * inside strings do not count). jansson has no depth option and recurses, so hostile
+ * bodies are measured before they are parsed. */
+int llmgw_json_depth_ok(const char *s, size_t n, int max);
+
 /* NUL-terminates and returns the length (0 on overflow). */
 size_t llmgw_sbuf_finish(llmgw_sbuf *b);
 

@@ -1,39 +1,16 @@
 /* llmgw_request.c — reading a client's request: model, streaming, endpoint; and
  * turning on OpenAI's stream usage chunk without disturbing the rest of the body. */
 #include "llmgw_request.h"
+#include "llmgw_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* jansson has no depth option; count nesting on the raw text first (strings skipped)
- * so a hostile body cannot drive its recursive parser deep. */
-static int depth_ok(const char *s, size_t n, int max)
-{
-    int depth = 0, in_str = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = 0;
-        } else if (c == '"') {
-            in_str = 1;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max)
-                return 0;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return 1;
-}
-
 json_t *llmgw_request_parse(const char *body, size_t len, char *err, size_t errcap)
 {
     json_error_t je;
-    if (!depth_ok(body, len, LLMGW_MAX_JSON_DEPTH)) {
+    if (!llmgw_json_depth_ok(body, len, LLMGW_MAX_JSON_DEPTH)) {
         snprintf(err, errcap, "JSON nesting deeper than %d", LLMGW_MAX_JSON_DEPTH);
         return NULL;
     }

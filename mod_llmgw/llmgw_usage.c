@@ -4,6 +4,7 @@
  * so that most streamed events are never parsed. Part of libllmgw. */
 #define _GNU_SOURCE  /* memmem */
 #include "llmgw_usage.h"
+#include "llmgw_json.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -28,33 +29,10 @@ int64_t llmgw_usage_total(const llmgw_usage *u)
 
 /* ---- JSON helpers ------------------------------------------------------------ */
 
-/* Nesting depth of [s, s+n) stays within max (brackets inside strings ignored). */
-static int depth_ok(const char *s, size_t n, int max)
-{
-    int depth = 0, in_str = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = 0;
-        } else if (c == '"') {
-            in_str = 1;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max)
-                return 0;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return 1;
-}
-
 static json_t *load(const char *s, size_t n)
 {
     json_error_t err;
-    if (!s || !depth_ok(s, n, USAGE_MAX_DEPTH))
+    if (!s || !llmgw_json_depth_ok(s, n, USAGE_MAX_DEPTH))
         return NULL;
     return json_loadb(s, n, USAGE_JSON_FLAGS, &err);
 }
