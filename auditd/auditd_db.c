@@ -184,7 +184,12 @@ static int setup_session(PGconn *c, char *err, size_t cap)
         return -1;
     PGresult *res = PQprepare(c, "llmgw_ingest", INGEST_SQL, 0, NULL);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok) snprintf(err, cap, "%s", PQresultErrorMessage(res));
+    if (!ok) {
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        int missing = st && !strncmp(st, "42", 2);   /* undefined table, function... */
+        snprintf(err, cap, "%s%s", PQresultErrorMessage(res),
+                 missing ? " (schema missing or old: run llmgw-auditd --migrate)" : "");
+    }
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -301,11 +306,10 @@ static errkind copy_rows(auditd_db *db, const char *rows, size_t len, char *err,
     }
     PQputCopyEnd(c, NULL);
     res = PQgetResult(c);
-    errkind k = PQresultStatus(res) == PGRES_COMMAND_OK ? E_NONE : E_GONE;
-    if (k != E_NONE) k = failed(db, res, "COPY", err, cap);
-    else PQclear(res);
-    while ((res = PQgetResult(c))) PQclear(res);
-    return k;
+    for (PGresult *more; (more = PQgetResult(c));) PQclear(more);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) return failed(db, res, "COPY", err, cap);
+    PQclear(res);
+    return E_NONE;
 }
 
 static errkind run_batch(auditd_db *db, const char *rows, size_t len, long *inserted,

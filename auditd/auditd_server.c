@@ -20,6 +20,7 @@
 #define READ_CHUNK      65536
 #define DRAIN_MAX       (1024L * 1024 * 1024)
 #define STOP_GRACE_MS   30000
+#define KEEP_BUFFER     (4 * 1024 * 1024)   /* bytes a worker keeps between requests */
 #define MONTHS_MAX      ((AUDITD_MAX_YEAR - AUDITD_MIN_YEAR + 1) * 12)
 
 typedef struct rowmeta {
@@ -298,12 +299,28 @@ static void handle_records(worker *w)
                                          "rejected", b->rejected), NULL);
         } else {
             log_error("worker %d: batch of %ld records not stored: %s", w->id, b->valid, err);
-            if (st == DB_UNAVAILABLE) reply_error(w, 503, "database unavailable", "Retry-After: 5\r\n");
-            else reply_error(w, 500, err, NULL);
+            if (st == DB_UNAVAILABLE)
+                reply_json(w, 503, json_pack("{s:s,s:s}", "error", "database unavailable",
+                                             "detail", err), "Retry-After: 5\r\n");
+            else
+                reply_error(w, 500, err, NULL);
         }
         json_decref(b->rejected);
     }
     free(b);
+}
+
+/* A rare huge batch should not pin its buffers in every worker for good. */
+static void shrink(worker *w)
+{
+    if (w->body.cap > KEEP_BUFFER) abuf_free(&w->body);
+    if (w->rows.cap > KEEP_BUFFER) abuf_free(&w->rows);
+    if (w->ids.cap > KEEP_BUFFER / 16) abuf_free(&w->ids);
+    if (w->capmeta * sizeof *w->meta > KEEP_BUFFER / 4) {
+        free(w->meta);
+        w->meta = NULL;
+        w->capmeta = 0;
+    }
 }
 
 static void handle_health(worker *w)
@@ -388,6 +405,7 @@ static void *worker_main(void *arg)
         }
         tune_connection(w->req.ipcFd, w->o->idle_timeout);
         handle(w);
+        shrink(w);
         if (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE))
             w->req.keepConnection = 0;   /* send the client on to our successor */
         FCGX_Finish_r(&w->req);
@@ -453,6 +471,7 @@ int auditd_serve(const auditd_options *o, int listen_fd)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    json_object_seed(0);   /* jansson's hash seed, chosen once before threads race for it */
     if (FCGX_Init() != 0) {
         log_error("FCGX_Init failed");
         return 1;

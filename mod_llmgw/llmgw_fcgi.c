@@ -1,6 +1,7 @@
 /* llmgw_fcgi.c — FastCGI request encoding and response reading (FastCGI 1.0 spec). */
 #include "llmgw_fcgi.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -187,6 +188,18 @@ int llmgw_fcgi_reader_feed(llmgw_fcgi_reader *r, const unsigned char *data, size
     return r->done ? 1 : 0;
 }
 
+/* "Status: 200 OK": three digits inside the header line, nothing read past it. */
+static int parse_status(const char *v, const char *e)
+{
+    while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+    if (e - v < 3 || !isdigit((unsigned char)v[0]) || !isdigit((unsigned char)v[1]) ||
+        !isdigit((unsigned char)v[2]) || (e - v > 3 && v[3] != ' '))
+        return -1;
+    int st = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+    return st >= 100 && st <= 599 ? st : -1;
+}
+
 int llmgw_fcgi_cgi_response(const char *out, size_t len, const char **body, size_t *body_len)
 {
     int status = 200;
@@ -201,11 +214,9 @@ int llmgw_fcgi_cgi_response(const char *out, size_t len, const char **body, size
             i += n + 1;
             break;
         }
-        if (line_len > 7 && strncasecmp(out + i, "Status:", 7) == 0) {
-            status = atoi(out + i + 7);
-            if (status < 100 || status > 599)
-                return -1;
-        }
+        if (line_len >= 7 && strncasecmp(out + i, "Status:", 7) == 0 &&
+            (status = parse_status(out + i + 7, out + i + line_len)) < 0)
+            return -1;
         i += n + 1;
     }
     *body = out + i;

@@ -47,19 +47,34 @@ void llmgw_sbuf_printf(llmgw_sbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* Length of the longest prefix of s[0..n) that does not end inside a UTF-8 sequence. */
-static size_t utf8_cut(const char *s, size_t n)
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid: no
+ * overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
 {
-    size_t i = n;
-    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-        i--;
-    if (i == 0)
+    size_t len;
+    unsigned cp;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) { len = 2; cp = s[0] & 0x1F; }
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) { len = 3; cp = s[0] & 0x0F; }
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) { len = 4; cp = s[0] & 0x07; }
+    else return 0;
+    if (len > n)
         return 0;
-    unsigned char lead = (unsigned char)s[i - 1];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    return (n - (i - 1) >= need) ? n : i - 1;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
 }
 
+/* Input bytes are taken up to max_bytes (never splitting a sequence); control
+ * characters are escaped and invalid UTF-8 becomes U+FFFD, so the output is always
+ * valid JSON whatever a client put in a header. Worst case 6 output bytes per input. */
 void llmgw_sbuf_json_str(llmgw_sbuf *b, const char *s, size_t max_bytes)
 {
     static const char hex[] = "0123456789abcdef";
@@ -69,15 +84,31 @@ void llmgw_sbuf_json_str(llmgw_sbuf *b, const char *s, size_t max_bytes)
     }
     size_t n = strlen(s);
     if (n > max_bytes)
-        n = utf8_cut(s, max_bytes);
+        n = max_bytes;
+    const unsigned char *u = (const unsigned char *)s;
     llmgw_sbuf_put(b, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+    size_t run = 0, i = 0;
+    while (i < n) {
+        unsigned char c = u[i];
+        if (c >= 0x80) {
+            size_t k = utf8_seq(u + i, n - i);
+            if (k) {
+                i += k;
+                continue;
+            }
+            if (i + 4 > n && n == max_bytes && n < strlen(s))
+                break;      /* a sequence cut by max_bytes: drop its start */
+            llmgw_sbuf_put(b, s + run, i - run);
+            llmgw_sbuf_put(b, "\\ufffd", 6);
+            run = ++i;
             continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
+            i++;
+            continue;
+        }
         llmgw_sbuf_put(b, s + run, i - run);
-        run = i + 1;
+        run = ++i;
         switch (c) {
         case '"': llmgw_sbuf_put(b, "\\\"", 2); break;
         case '\\': llmgw_sbuf_put(b, "\\\\", 2); break;
@@ -85,12 +116,12 @@ void llmgw_sbuf_json_str(llmgw_sbuf *b, const char *s, size_t max_bytes)
         case '\r': llmgw_sbuf_put(b, "\\r", 2); break;
         case '\t': llmgw_sbuf_put(b, "\\t", 2); break;
         default: {
-            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            llmgw_sbuf_put(b, u, 6);
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            llmgw_sbuf_put(b, e, 6);
         }
         }
     }
-    llmgw_sbuf_put(b, s + run, n - run);
+    llmgw_sbuf_put(b, s + run, i - run);
     llmgw_sbuf_put(b, "\"", 1);
 }
 

@@ -67,6 +67,7 @@ static const char *anthropic_kind(int status)
     case 404: return "not_found_error";
     case 413: return "request_too_large";
     case 429: return "rate_limit_error";
+    case 504: return "timeout_error";
     case 529: return "overloaded_error";
     default: return status >= 500 ? "api_error" : "invalid_request_error";
     }

@@ -47,6 +47,11 @@ static void put_cost(llmgw_sbuf *b, const llmgw_record *r)
                       u / UINT64_C(1000000000000), u % UINT64_C(1000000000000));
 }
 
+size_t llmgw_record_bodies_room(const llmgw_record *r)
+{
+    return 6 * (r->prompt_len + r->completion_len) + 64;
+}
+
 size_t llmgw_record_encode(const llmgw_record *r, char *buf, size_t cap)
 {
     llmgw_sbuf b;
@@ -84,6 +89,13 @@ size_t llmgw_record_encode(const llmgw_record *r, char *buf, size_t cap)
     field_str(&b, "blocked_rule", r->blocked_rule);
     field_int(&b, "redactions", r->redactions);
     field_str(&b, "node", r->node);
+    if (r->prompt || r->completion) {
+        /* the texts may be long: bounded by their own lengths, not STR_MAX */
+        llmgw_sbuf_puts(&b, ",\"prompt\":");
+        llmgw_sbuf_json_str(&b, r->prompt, r->prompt_len);
+        llmgw_sbuf_puts(&b, ",\"completion\":");
+        llmgw_sbuf_json_str(&b, r->completion, r->completion_len);
+    }
     llmgw_sbuf_put(&b, "}\n", 2);
     return llmgw_sbuf_finish(&b);
 }

@@ -26,12 +26,19 @@ typedef struct llmgw_record {
     const char *conversation_id, *client_ip, *blocked_rule;
     int redactions;
     const char *node;
+    /* LLMGWAuditBodies on: texts stored apart from the audit row; NULL = not kept */
+    const char *prompt, *completion;
+    size_t prompt_len, completion_len;
 } llmgw_record;
 
 /* Encodes r as one JSON object followed by '\n' into buf. Returns the length written,
- * or 0 when it does not fit in cap (cap should be LLMGW_RECORD_MAX_LINE). Strings are
- * escaped; over-long strings are truncated so one record always fits. */
+ * or 0 when it does not fit in cap (cap should be LLMGW_RECORD_MAX_LINE, plus
+ * llmgw_record_bodies_room() when prompt/completion are set). Strings are escaped;
+ * over-long strings are truncated so one record always fits. */
 size_t llmgw_record_encode(const llmgw_record *r, char *buf, size_t cap);
+
+/* Extra line bytes prompt and completion can need once escaped. */
+size_t llmgw_record_bodies_room(const llmgw_record *r);
 
 /* Formats a time in ms as "2026-11-24T10:30:00.123Z" into buf (cap >= 25). */
 void llmgw_format_ts(int64_t ts_ms, char *buf, size_t cap);

@@ -102,9 +102,12 @@ char *llmgw_request_add_include_usage(const char *body, size_t len, json_t *root
         out[*out_len] = '\0';
         return out;
     }
-    if (!json_is_object(so))
+    if (json_is_null(so))
+        json_object_set_new(root, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    else if (json_is_object(so))
+        json_object_set_new((json_t *)so, "include_usage", json_true());
+    else
         return NULL;
-    json_object_set_new((json_t *)so, "include_usage", json_true());
     char *dumped = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
     if (!dumped)
         return NULL;

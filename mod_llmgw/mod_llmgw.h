@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "llmgw_completion.h"
 #include "llmgw_keyfile.h"
 #include "llmgw_pricing.h"
 #include "llmgw_provider.h"
@@ -28,6 +29,8 @@ extern module AP_MODULE_DECLARE_DATA llmgw_module;
 #define LLMGW_RESPONSE_CAPTURE  (8 * 1024 * 1024)   /* non-stream JSON kept for usage */
 #define LLMGW_SSE_EVENT_CAP     (1024 * 1024)       /* largest SSE event parsed */
 #define LLMGW_DEFAULT_SPOOL_MAX ((apr_off_t)1 << 30)  /* bytes of spooled records */
+#define LLMGW_BODIES_MAX_DEFAULT (32 * 1024)
+#define LLMGW_BODIES_MAX_LIMIT   (64 * 1024)   /* escaped, a record stays < 1 MiB */
 
 typedef struct llmgw_provider {
     const char *name;
@@ -62,6 +65,8 @@ typedef struct {
     const char *audit_target; /* "unix:/path" or "tcp:host:port" */
     const char *spool_dir;
     apr_off_t spool_max;      /* 0 = unset (LLMGW_DEFAULT_SPOOL_MAX) */
+    int audit_bodies;         /* 0 unset, 1 off, 2 on */
+    apr_size_t bodies_max;    /* bytes kept of each of prompt and completion */
     apr_off_t max_body;       /* 0 = unset */
     const char *conv_header;
     const char *node;
@@ -106,6 +111,7 @@ typedef struct llmgw_req {
     const char *refuse_message;
     const char *blocked_rule;
     int redactions;
+    llmgw_text completion;          /* LLMGWAuditBodies on: the answer's text */
     int error_sent;
     int audited;
 } llmgw_req;

@@ -83,15 +83,27 @@ static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_c
     rec->blocked_rule = q->blocked_rule;
     rec->redactions = q->redactions;
     rec->node = node_name(r, sc);
+    if (sc->audit_bodies == 2) {
+        apr_size_t max = sc->bodies_max ? sc->bodies_max : LLMGW_BODIES_MAX_DEFAULT;
+        rec->prompt = q->body ? q->body : "";
+        rec->prompt_len = q->body_len < max ? q->body_len : max;
+        rec->completion = q->completion.buf ? q->completion.buf : "";
+        rec->completion_len = q->completion.len;
+    }
 }
 
 void llmgw_audit_record(llmgw_req *q)
 {
     request_rec *r = q->r;
     llmgw_record rec;
-    char line[LLMGW_RECORD_MAX_LINE];
+    char stack_line[LLMGW_RECORD_MAX_LINE], *line = stack_line;
+    size_t cap = sizeof stack_line;
     fill_record(&rec, q, llmgw_srv(r->server));
-    size_t n = llmgw_record_encode(&rec, line, sizeof line);
+    if (rec.prompt) {
+        cap += llmgw_record_bodies_room(&rec);
+        line = apr_palloc(r->pool, cap);
+    }
+    size_t n = llmgw_record_encode(&rec, line, cap);
     if (n == 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "llmgw %s: record does not encode",
                       q->request_id);

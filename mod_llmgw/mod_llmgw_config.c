@@ -63,6 +63,8 @@ void *llmgw_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     INHERIT(audit_target);
     INHERIT(spool_dir);
     INHERIT(spool_max);
+    INHERIT(audit_bodies);
+    INHERIT(bodies_max);
     INHERIT(max_body);
     INHERIT(conv_header);
     INHERIT(node);
@@ -269,6 +271,22 @@ static const char *cmd_spool(cmd_parms *cmd, void *dc, const char *dir, const ch
     return NULL;
 }
 
+static const char *cmd_audit_bodies(cmd_parms *cmd, void *dc, const char *onoff,
+                                    const char *opt)
+{
+    llmgw_srv_conf *sc = srv_of(cmd);
+    if (ap_cstr_casecmp(onoff, "on") && ap_cstr_casecmp(onoff, "off"))
+        return "LLMGWAuditBodies on|off [max=SIZE]";
+    sc->audit_bodies = ap_cstr_casecmp(onoff, "on") ? 1 : 2;
+    if (opt) {
+        apr_off_t max = strncmp(opt, "max=", 4) ? -1 : parse_size(opt + 4);
+        if (max < 256 || max > LLMGW_BODIES_MAX_LIMIT)
+            return "LLMGWAuditBodies max= takes 256 bytes to 64K";
+        sc->bodies_max = (apr_size_t)max;
+    }
+    return NULL;
+}
+
 static const char *cmd_max_body(cmd_parms *cmd, void *dc, const char *arg)
 {
     char *end;
@@ -324,6 +342,8 @@ const command_rec llmgw_cmds[] = {
                   "llmgw-auditd address: unix:PATH or tcp:HOST:PORT"),
     AP_INIT_TAKE12("LLMGWAuditSpool", cmd_spool, NULL, RSRC_CONF,
                    "directory for records while auditd is unreachable [max=SIZE]"),
+    AP_INIT_TAKE12("LLMGWAuditBodies", cmd_audit_bodies, NULL, RSRC_CONF,
+                   "on|off [max=SIZE]: also keep the (redacted) prompt and the completion"),
     AP_INIT_TAKE1("LLMGWMaxBody", cmd_max_body, NULL, RSRC_CONF, "largest request body, bytes"),
     AP_INIT_TAKE1("LLMGWConversationHeader", cmd_conv_header, NULL, RSRC_CONF,
                   "request header carrying the conversation id"),

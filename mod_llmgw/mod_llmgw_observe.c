@@ -37,6 +37,8 @@ static void on_event(void *baton, const char *event, size_t elen, const char *da
         ctx->cut_end[ctx->ncuts++] = end;
     }
     llmgw_usage_from_event(q->prov->type, event, elen, data, dlen, &q->usage);
+    if (q->completion.cap)
+        llmgw_completion_from_event(q->prov->type, event, elen, data, dlen, &q->completion);
 }
 
 static int is_type(const char *ct, const char *want)
@@ -57,6 +59,11 @@ static void start(observe_ctx *ctx, request_rec *r)
     }
     if (q->prov->type == LLMGW_PT_HTTP)
         return;
+    const llmgw_srv_conf *sc = llmgw_srv(r->server);
+    if (sc->audit_bodies == 2) {
+        apr_size_t max = sc->bodies_max ? sc->bodies_max : LLMGW_BODIES_MAX_DEFAULT;
+        llmgw_text_init(&q->completion, apr_palloc(r->pool, max + 1), max + 1);
+    }
     if (is_type(r->content_type, "text/event-stream")) {
         q->is_sse = 1;
         llmgw_sse_init(&q->sse, LLMGW_SSE_EVENT_CAP, pool_alloc, r->pool, on_event, ctx);
@@ -94,8 +101,11 @@ static void finish(llmgw_req *q)
 {
     if (q->is_sse)
         llmgw_sse_finish(&q->sse);
-    else if (q->capture && !q->capture_overflow)
+    else if (q->capture && !q->capture_overflow) {
         llmgw_usage_from_json(q->prov->type, q->capture, q->capture_len, &q->usage);
+        if (q->completion.cap)
+            llmgw_completion_from_json(q->prov->type, q->capture, q->capture_len, &q->completion);
+    }
 }
 
 /* Moves held bytes before `upto` to out, deleting the cut ranges. */

@@ -30,6 +30,7 @@
 #define RETRY_EVERY     apr_time_from_sec(1)
 #define SPOOL_SCAN      apr_time_from_sec(5)
 #define ANSWER_MAX      65536
+#define BATCH_MAX       (1024 * 1024)
 
 typedef struct {
     apr_thread_mutex_t *mu;
@@ -99,7 +100,7 @@ void llmgw_queue_push(const char *line, apr_size_t len)
     memcpy(qu->ring + tail, line, first);
     memcpy(qu->ring, line + first, len - first);
     qu->len += len;
-    if (qu->len >= qu->batch_max / 2)
+    if (qu->len >= qu->cap / 2)
         apr_thread_cond_signal(qu->cv);
     apr_thread_mutex_unlock(qu->mu);
 }
@@ -247,7 +248,7 @@ static void deliver(llmgw_queue *qu, const char *data, apr_size_t len)
 static int queue_backlog(llmgw_queue *qu)
 {
     apr_thread_mutex_lock(qu->mu);
-    int busy = qu->len >= qu->batch_max / 2;
+    int busy = qu->len >= qu->cap / 2;
     apr_thread_mutex_unlock(qu->mu);
     return busy;
 }
@@ -329,7 +330,9 @@ void llmgw_queue_child_init(apr_pool_t *pchild, server_rec *s)
     qu->spool = sc->spool_dir;
     qu->spool_max = sc->spool_max ? sc->spool_max : LLMGW_DEFAULT_SPOOL_MAX;
     qu->cap = queue_bytes();
-    qu->batch_max = qu->cap < 1024 * 1024 ? qu->cap : 1024 * 1024;
+    /* one batch always holds the largest record (LLMGWAuditBodies), even when the
+     * ring is smaller: such a record goes to the spool and is replayed from there */
+    qu->batch_max = BATCH_MAX;
     qu->ring = apr_palloc(pchild, qu->cap);
     qu->batch = apr_palloc(pchild, qu->batch_max);
     qu->fcgi_cap = llmgw_fcgi_request_size(NULL, 0, qu->batch_max) + LLMGW_FCGI_MAX_PARAMS + 64;

@@ -1,4 +1,4 @@
--- 001_schema.sql — the llmgw schema (SPEC §8): audit_log partitioned by month,
+-- 001_schema.sql - the llmgw schema (SPEC section 8): audit_log partitioned by month,
 -- usage_daily rollup, monthly_cost view, partition helpers.
 --
 -- Applied by `llmgw-auditd --migrate` inside one transaction, which also records

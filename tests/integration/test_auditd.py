@@ -69,14 +69,14 @@ def ndjson(records):
 class Auditd:
     """A running llmgw-auditd with its own socket and log."""
 
-    def __init__(self, pg, *extra, listen=None, threads=4):
+    def __init__(self, pg, *extra, listen=None, threads=4, dsn=None):
         self.dir = tempfile.mkdtemp(prefix="llmgw-auditd-")
         self.addr = listen or "unix:" + os.path.join(self.dir, "auditd.sock")
         self.logpath = os.path.join(self.dir, "auditd.log")
         self.log = open(self.logpath, "w")
         self.final_log = None
         self.proc = subprocess.Popen(
-            [str(AUDITD), "--listen", self.addr, "--db", pg.dsn, "--sql-dir", str(SQL_DIR),
+            [str(AUDITD), "--listen", self.addr, "--db", dsn or pg.dsn, "--sql-dir", str(SQL_DIR),
              "--threads", str(threads)] + list(extra),
             stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_up()
@@ -376,6 +376,37 @@ def test_kept_alive_connection_serves_many_requests(auditd):
             assert c.request("POST", "/v1/records", ndjson([record()])).json()["accepted"] == 1
 
 
+def test_idle_kept_alive_connection_does_not_starve_others(pg, fresh_auditd):
+    d = fresh_auditd("--idle-timeout", "1", threads=1)
+    with fcgi.Connection(d.addr) as idle:
+        assert idle.request("POST", "/v1/records", ndjson([record()])).json()["accepted"] == 1
+        t0 = time.time()
+        # the only worker waits on `idle` for its next request until the idle timeout
+        assert d.post([record()], timeout=10).json()["accepted"] == 1
+        assert time.time() - t0 < 5
+        with pytest.raises((fcgi.FcgiError, OSError)):
+            idle.request("POST", "/v1/records", ndjson([record()]))
+
+
+def test_sigterm_finishes_the_batch_in_flight(pg, fresh_auditd):
+    d = fresh_auditd()
+    recs = [record(node="inflight") for _ in range(5000)]
+    with fcgi.Connection(d.addr, timeout=60) as c:
+        rid, data = c.encode("POST", "/v1/records", ndjson(recs))
+        c.sock.sendall(data[:-4096])            # the worker has the request, not all its body
+        time.sleep(0.3)
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert d.proc.poll() is None            # it waits for the batch in flight
+        c.sock.sendall(data[-4096:])
+        r = c.response(rid)
+    assert r.status == 200 and r.json()["accepted"] == 5000
+    assert d.proc.wait(30) == 0
+    assert "SIGTERM received" in d.log_text()
+    assert pg.scalar("SELECT count(*) FROM llmgw.audit_log WHERE request_id = '%s'"
+                     % recs[-1]["request_id"]) == "1"
+
+
 def test_tcp_listener(pg, fresh_auditd):
     port = free_port()
     d = fresh_auditd(listen="tcp:127.0.0.1:%d" % port)
@@ -428,6 +459,41 @@ def test_stale_socket_file_is_replaced(pg, fresh_auditd):
     st = os.stat(path)
     assert st.st_mode & 0o777 == 0o660
     d.proc = d2.proc                    # the first one is already dead
+
+
+def test_record_the_database_refuses_is_rejected_alone(pg, fresh_auditd):
+    """A LATIN1 database cannot hold 日本: the batch fails as a whole, auditd then stores
+    the records one by one and rejects only the culprit."""
+    dsn = pg.create_database("llmgw_latin1", "LATIN1")
+    r = subprocess.run([str(AUDITD), "--migrate", "--db", dsn, "--sql-dir", str(SQL_DIR)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    d = fresh_auditd(dsn=dsn)
+    good1, bad_rec, good2 = record(user="café"), record(user="日本"), record()
+    body = d.post([good1, bad_rec, good2]).json()
+    assert body["accepted"] == 2 and body["duplicates"] == 0
+    assert [(x["line"], x["request_id"]) for x in body["rejected"]] == [(2, bad_rec["request_id"])]
+    assert "LATIN1" in body["rejected"][0]["reason"]
+    assert d.post([good1, good2]).json() == {"accepted": 0, "duplicates": 2, "rejected": []}
+
+
+def test_unmigrated_database_answers_503_with_hint(pg, fresh_auditd):
+    dsn = pg.create_database("llmgw_empty")
+    d = fresh_auditd(dsn=dsn)
+    r = d.post([record()])
+    assert r.status == 503
+    assert "run llmgw-auditd --migrate" in d.log_text()
+
+
+def test_socket_mode_and_group(pg, fresh_auditd):
+    import grp
+    try:
+        group = grp.getgrnam("www-data")
+    except KeyError:
+        pytest.skip("no www-data group")
+    d = fresh_auditd("--socket-mode", "0666", "--socket-group", "www-data")
+    st = os.stat(d.addr[5:])
+    assert (st.st_mode & 0o777, st.st_gid) == (0o666, group.gr_gid)
 
 
 # ---- PostgreSQL outages --------------------------------------------------------------------

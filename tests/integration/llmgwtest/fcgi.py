@@ -120,8 +120,9 @@ class Connection:
         data, self.buf = self.buf[:n], self.buf[n:]
         return data
 
-    def request(self, method="POST", path="/v1/records", body=b"", params=None, keep=True,
-                content_type="application/x-ndjson"):
+    def encode(self, method="POST", path="/v1/records", body=b"", params=None, keep=True,
+               content_type="application/x-ndjson"):
+        """Returns (request id, the bytes of the whole request) without sending them."""
         if isinstance(body, str):
             body = body.encode("utf-8")
         rid = self.next_id
@@ -133,12 +134,18 @@ class Connection:
         if params is not None:
             env = params
         begin = struct.pack("!HB5x", RESPONDER, KEEP_CONN if keep else 0)
-        self.sock.sendall(_record(BEGIN_REQUEST, rid, begin)
-                          + _stream(PARAMS, rid, encode_params(env))
-                          + _stream(STDIN, rid, body))
-        return self._response(rid)
+        return rid, (_record(BEGIN_REQUEST, rid, begin)
+                     + _stream(PARAMS, rid, encode_params(env))
+                     + _stream(STDIN, rid, body))
 
-    def _response(self, rid):
+    def request(self, method="POST", path="/v1/records", body=b"", params=None, keep=True,
+                content_type="application/x-ndjson"):
+        rid, data = self.encode(method, path, body, params, keep, content_type)
+        self.sock.sendall(data)
+        return self.response(rid)
+
+    def response(self, rid):
+        """Reads the answer to request rid."""
         out, err = [], []
         while True:
             _v, rtype, req, length, padding, _r = HEADER.unpack(self._read(8))

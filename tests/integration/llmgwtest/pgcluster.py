@@ -142,6 +142,11 @@ class PgCluster:
             raise PgError("psql: %s\nSQL: %s" % (r.stderr.strip(), sql))
         return r.stdout
 
+    def create_database(self, name, encoding="UTF8"):
+        self._psql("postgres", "CREATE DATABASE %s ENCODING '%s' TEMPLATE template0"
+                   " LC_COLLATE 'C' LC_CTYPE 'C'" % (name, encoding))
+        return self.dsn_for(name)
+
     def query(self, sql):
         """Runs sql; returns the rows of its last statement as lists of strings, with None
         for SQL NULL."""

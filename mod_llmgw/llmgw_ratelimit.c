@@ -1,0 +1,385 @@
+/* llmgw_ratelimit.c — LLMGWRateLimit rules: parsing, applicability, fixed windows
+ * (epoch-aligned seconds, calendar months in UTC), counter keys and the numbers a
+ * client is told (remaining, reset, Retry-After). No clock reads: callers pass now. */
+#include "llmgw_ratelimit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "llmgw_glob.h"
+#include "llmgw_pricing.h"
+
+static void seterr(char *err, size_t cap, const char *msg)
+{
+    if (cap)
+        snprintf(err, cap, "%s", msg);
+}
+
+/* Decimal digits only, no sign; 0 on success. */
+static int parse_count(const char *s, int64_t max, int64_t *out)
+{
+    int64_t v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        if (v > (max - (*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int llmgw_rl_parse_window(const char *s, int64_t *seconds, int *months)
+{
+    size_t nd = strspn(s, "0123456789");
+    char digits[12];
+    int64_t n;
+    if (nd == 0 || nd >= sizeof digits)
+        return -1;
+    memcpy(digits, s, nd);
+    digits[nd] = '\0';
+    if (parse_count(digits, LLMGW_RL_MAX_SECONDS, &n) < 0 || n == 0)
+        return -1;
+    const char *unit = s + nd;
+    if (!strcmp(unit, "mo")) {
+        if (n > LLMGW_RL_MAX_MONTHS)
+            return -1;
+        *seconds = 0;
+        *months = (int)n;
+        return 0;
+    }
+    int64_t mult = !strcmp(unit, "s") ? 1 : !strcmp(unit, "m") ? 60
+                 : !strcmp(unit, "h") ? 3600 : !strcmp(unit, "d") ? 86400 : 0;
+    if (!mult || n > LLMGW_RL_MAX_SECONDS / mult)
+        return -1;
+    *seconds = n * mult;
+    *months = 0;
+    return 0;
+}
+
+int llmgw_rl_parse_dollars(const char *s, int64_t *pico)
+{
+    int64_t whole = 0, frac = 0;
+    int decimals = 0, digits = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (whole > LLMGW_RL_MAX_PICO / 1000000000000 / 10)
+            return -1;
+        whole = whole * 10 + (*p - '0');
+    }
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+            if (++decimals > 12)
+                return -1;
+            frac = frac * 10 + (*p - '0');
+        }
+    }
+    if (*p || !digits)
+        return -1;
+    for (int i = decimals; i < 12; i++)
+        frac *= 10;
+    if (whole > (LLMGW_RL_MAX_PICO - frac) / 1000000000000)
+        return -1;
+    *pico = whole * 1000000000000 + frac;
+    return 0;
+}
+
+static int name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= LLMGW_RL_NAME_MAX)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+static int parse_per(const char *v, llmgw_rl_per *out)
+{
+    static const char *const names[] = {"user", "team", "key", "ip", "global"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(v, names[i])) {
+            *out = (llmgw_rl_per)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* The window as key text, the same for "60s" and "1m", so writing a rule differently
+ * keeps its counters. */
+static void window_canonical(llmgw_rl_rule *r)
+{
+    static const struct { int64_t len; const char *unit; } units[] = {
+        {86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+    if (r->months) {
+        snprintf(r->window_spec, sizeof r->window_spec, "%dmo", r->months);
+        return;
+    }
+    for (int i = 0; i < 4; i++)
+        if (r->seconds % units[i].len == 0) {
+            snprintf(r->window_spec, sizeof r->window_spec, "%lld%s",
+                     (long long)(r->seconds / units[i].len), units[i].unit);
+            return;
+        }
+}
+
+/* One "key=value" argument; returns 0, or -1 with err set. */
+static int parse_arg(llmgw_rl_rule *r, const char *a, int *have_per, int *nlimits,
+                     char *err, size_t errcap)
+{
+    const char *eq = strchr(a, '=');
+    const char *v = eq ? eq + 1 : "";
+    size_t kl = eq ? (size_t)(eq - a) : strlen(a);
+#define IS(k) (kl == sizeof(k) - 1 && !strncmp(a, k, kl))
+    if (IS("per")) {
+        if (parse_per(v, &r->per) < 0)
+            return seterr(err, errcap, "per= must be user, team, key, ip or global"), -1;
+        *have_per = 1;
+    } else if (IS("route")) {
+        if (!*v)
+            return seterr(err, errcap, "route= needs a route name"), -1;
+        r->route = v;
+    } else if (IS("model")) {
+        if (!*v)
+            return seterr(err, errcap, "model= needs a glob"), -1;
+        r->model = v;
+    } else if (IS("requests") || IS("tokens")) {
+        r->kind = IS("requests") ? LLMGW_RL_REQUESTS : LLMGW_RL_TOKENS;
+        if (parse_count(v, r->kind == LLMGW_RL_REQUESTS ? LLMGW_RL_MAX_REQUESTS
+                                                        : LLMGW_RL_MAX_TOKENS, &r->limit) < 0)
+            return seterr(err, errcap, "requests= and tokens= take a whole number "
+                          "(requests at most 1e12, tokens at most 1e15)"), -1;
+        (*nlimits)++;
+    } else if (IS("dollars")) {
+        r->kind = LLMGW_RL_DOLLARS;
+        if (llmgw_rl_parse_dollars(v, &r->limit) < 0)
+            return seterr(err, errcap, "dollars= takes a decimal amount of USD with at most "
+                          "12 decimals, at most 1000000"), -1;
+        (*nlimits)++;
+    } else if (IS("window")) {
+        if (llmgw_rl_parse_window(v, &r->seconds, &r->months) < 0)
+            return seterr(err, errcap, "window= takes a count and a unit: s, m, h, d (at most "
+                          "366d) or mo (calendar months, at most 12)"), -1;
+        window_canonical(r);
+    } else {
+        if (errcap)
+            snprintf(err, errcap, "unknown LLMGWRateLimit option '%.*s'", (int)kl, a);
+        return -1;
+    }
+#undef IS
+    return 0;
+}
+
+int llmgw_rl_parse(const char *name, int argc, const char *const *argv, llmgw_rl_rule *out,
+                   char *err, size_t errcap)
+{
+    llmgw_rl_rule r;
+    int have_per = 0, nlimits = 0;
+    memset(&r, 0, sizeof r);
+    if (!name_ok(name))
+        return seterr(err, errcap, "rule name must be 1-63 characters of A-Z a-z 0-9 . _ -"), -1;
+    r.name = name;
+    for (int i = 0; i < argc; i++)
+        if (parse_arg(&r, argv[i], &have_per, &nlimits, err, errcap) < 0)
+            return -1;
+    if (!have_per)
+        return seterr(err, errcap, "per=user|team|key|ip|global is required"), -1;
+    if (nlimits != 1)
+        return seterr(err, errcap, "exactly one of requests=, tokens=, dollars= is required"), -1;
+    if (!r.window_spec[0])
+        return seterr(err, errcap, "window= is required (30s, 5m, 1h, 1d, 1mo)"), -1;
+    *out = r;
+    return 0;
+}
+
+const char *llmgw_rl_per_name(llmgw_rl_per p)
+{
+    static const char *const names[] = {"user", "team", "key", "ip", "global"};
+    return (unsigned)p < 5 ? names[p] : "?";
+}
+
+const char *llmgw_rl_kind_name(llmgw_rl_kind k)
+{
+    static const char *const names[] = {"requests", "tokens", "dollars"};
+    return (unsigned)k < 3 ? names[k] : "?";
+}
+
+/* Compares a <Location> prefix ignoring trailing slashes: "/v1/" equals "/v1". */
+static int same_prefix(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    while (na > 1 && a[na - 1] == '/')
+        na--;
+    while (nb > 1 && b[nb - 1] == '/')
+        nb--;
+    return na == nb && !memcmp(a, b, na);
+}
+
+int llmgw_rl_applies(const llmgw_rl_rule *r, const char *route, const char *prefix,
+                     const char *model)
+{
+    if (r->route) {
+        if (r->route[0] == '/' ? !prefix || !same_prefix(r->route, prefix)
+                               : !route || strcmp(r->route, route))
+            return 0;
+    }
+    if (r->model && (!model || !*model || !llmgw_glob_match(r->model, model)))
+        return 0;
+    return 1;
+}
+
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (era arithmetic: 400-year
+ * cycles of 146097 days). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = floordiv(y, 400);
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = floordiv(z, 146097);
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* Start (seconds) of month number mi counted from January 1970. */
+static int64_t month_start(int64_t mi)
+{
+    int64_t y = 1970 + floordiv(mi, 12);
+    int m = (int)(mi - floordiv(mi, 12) * 12) + 1;
+    return days_from_civil(y, m, 1) * 86400;
+}
+
+void llmgw_rl_window_at(const llmgw_rl_rule *r, int64_t now, llmgw_rl_window *w)
+{
+    if (r->months) {
+        int64_t y;
+        int m, d;
+        civil_from_days(floordiv(now, 86400), &y, &m, &d);
+        int64_t mi = (y - 1970) * 12 + (m - 1);
+        w->index = floordiv(mi, r->months);
+        w->start = month_start(w->index * r->months);
+        w->end = month_start((w->index + 1) * r->months);
+        return;
+    }
+    w->index = floordiv(now, r->seconds);
+    w->start = w->index * r->seconds;
+    w->end = w->start + r->seconds;
+}
+
+size_t llmgw_rl_key(const llmgw_rl_rule *r, const llmgw_rl_window *w, const char *principal,
+                    char *buf, size_t cap)
+{
+    size_t pl = principal ? strnlen(principal, LLMGW_RL_PRINCIPAL_MAX) : 0;
+    int n = snprintf(buf, cap, "llmgw:rl:%s:%s:%lld:%.*s", r->name, r->window_spec,
+                     (long long)w->index, (int)pl, principal ? principal : "");
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap)
+            buf[0] = '\0';
+        return 0;
+    }
+    return (size_t)n;
+}
+
+uint64_t llmgw_rl_fingerprint(const char *key, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    /* splitmix64's finaliser spreads FNV's weak low bits over the whole word, since
+     * the table takes its home slot from them */
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h < 2 ? h + 2 : h;
+}
+
+int64_t llmgw_rl_remaining(const llmgw_rl_rule *r, int64_t used)
+{
+    return used >= r->limit ? 0 : r->limit - used;
+}
+
+int64_t llmgw_rl_retry_after(const llmgw_rl_window *w, int64_t now_ms)
+{
+    int64_t left = w->end * 1000 - now_ms;
+    int64_t s = left <= 0 ? 1 : (left + 999) / 1000;
+    return s < 1 ? 1 : s;
+}
+
+size_t llmgw_rl_reset_text(const llmgw_rl_window *w, int64_t now_ms, char *buf, size_t cap)
+{
+    int64_t left = w->end * 1000 - now_ms;
+    int n;
+    if (left < 0)
+        left = 0;
+    if (left < 1000) {
+        n = snprintf(buf, cap, "%lldms", (long long)left);
+    } else {
+        int64_t s = (left + 999) / 1000;
+        int64_t h = s / 3600, m = (s % 3600) / 60, sec = s % 60;
+        if (h)
+            n = snprintf(buf, cap, "%lldh%lldm%llds", (long long)h, (long long)m, (long long)sec);
+        else if (m)
+            n = snprintf(buf, cap, "%lldm%llds", (long long)m, (long long)sec);
+        else
+            n = snprintf(buf, cap, "%llds", (long long)sec);
+    }
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap)
+            buf[0] = '\0';
+        return 0;
+    }
+    return (size_t)n;
+}
+
+size_t llmgw_rl_amount_text(llmgw_rl_kind k, int64_t v, char *buf, size_t cap)
+{
+    if (k == LLMGW_RL_DOLLARS)
+        return llmgw_cost_format(v, buf, cap);
+    int n = snprintf(buf, cap, "%lld", (long long)v);
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap)
+            buf[0] = '\0';
+        return 0;
+    }
+    return (size_t)n;
+}
+
+size_t llmgw_rl_time_text(int64_t t, char *buf, size_t cap)
+{
+    int64_t y, days = floordiv(t, 86400), sod = t - days * 86400;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    int n = snprintf(buf, cap, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d,
+                     (int)(sod / 3600), (int)(sod % 3600 / 60), (int)(sod % 60));
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap)
+            buf[0] = '\0';
+        return 0;
+    }
+    return (size_t)n;
+}
