@@ -36,7 +36,8 @@ static const char STAGE_SQL[] =
     " prompt_tokens bigint, completion_tokens bigint, cached_tokens bigint,"
     " cache_write_tokens bigint, reasoning_tokens bigint, total_tokens bigint,"
     " cost_usd numeric(20,12), latency_ms bigint, ttft_ms bigint, conversation_id text,"
-    " client_ip text, blocked_rule text, redactions int, node text"
+    " client_ip text, blocked_rule text, redactions int, node text,"
+    " prompt text, completion text"
     ") ON COMMIT DELETE ROWS";
 
 /* Only rows really inserted reach usage_daily, so replays change no total. Groups are
@@ -46,8 +47,14 @@ static const char INGEST_SQL[] =
     " INSERT INTO llmgw.audit_log (" AUDITD_COLUMNS ")"
     " SELECT " AUDITD_COLUMNS " FROM pg_temp.llmgw_stage"
     " ON CONFLICT DO NOTHING"
-    " RETURNING ts, user_id, team, provider, model, prompt_tokens, completion_tokens,"
-    "  cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd"
+    " RETURNING ts, request_id, user_id, team, provider, model, prompt_tokens,"
+    "  completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd"
+    "), bodies AS ("
+    " INSERT INTO llmgw.audit_bodies (request_id, ts, prompt, completion)"
+    " SELECT s.request_id, s.ts, s.prompt, s.completion"
+    " FROM pg_temp.llmgw_stage s JOIN ins USING (request_id, ts)"
+    " WHERE s.prompt IS NOT NULL OR s.completion IS NOT NULL"
+    " ON CONFLICT DO NOTHING"
     "), agg AS ("
     " INSERT INTO llmgw.usage_daily AS u (day, user_id, team, provider, model, requests,"
     "  prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,"
@@ -297,7 +304,7 @@ static errkind ensure_months(auditd_db *db, const int *months, int n, char *err,
 static errkind copy_rows(auditd_db *db, const char *rows, size_t len, char *err, size_t cap)
 {
     PGconn *c = db->conn;
-    PGresult *res = PQexec(c, "COPY pg_temp.llmgw_stage (" AUDITD_COLUMNS ") FROM STDIN");
+    PGresult *res = PQexec(c, "COPY pg_temp.llmgw_stage (" AUDITD_STAGE_COLUMNS ") FROM STDIN");
     if (PQresultStatus(res) != PGRES_COPY_IN) return failed(db, res, "COPY", err, cap);
     PQclear(res);
     for (size_t off = 0; off < len; off += COPY_CHUNK) {

@@ -222,7 +222,9 @@ static int decode_strings(json_t *o, auditd_record *rec, char *reason, size_t ca
         || get_str(o, "conversation_id", max, &rec->conversation_id, reason, cap)
         || get_str(o, "client_ip", max, &rec->client_ip, reason, cap)
         || get_str(o, "blocked_rule", max, &rec->blocked_rule, reason, cap)
-        || get_str(o, "node", max, &rec->node, reason, cap))
+        || get_str(o, "node", max, &rec->node, reason, cap)
+        || get_str(o, "prompt", AUDITD_MAX_BODY_TEXT, &rec->prompt, reason, cap)
+        || get_str(o, "completion", AUDITD_MAX_BODY_TEXT, &rec->completion, reason, cap))
         return -1;
     return get_roles(o, rec, reason, cap);
 }
@@ -370,5 +372,7 @@ void auditd_copy_row(const auditd_record *r, abuf *out)
     put_text(out, r->blocked_rule);
     put_int(out, r->redactions, 0);
     put_text(out, r->node);
+    put_text(out, r->prompt);
+    put_text(out, r->completion);
     out->p[out->len - 1] = '\n';   /* the last column ends the row, not a tab */
 }

@@ -11,6 +11,7 @@
 #define AUDITD_MAX_LINE      (1024 * 1024)  /* bytes in one NDJSON line */
 #define AUDITD_MAX_ID        256            /* request_id */
 #define AUDITD_MAX_STR       4096           /* every other string field */
+#define AUDITD_MAX_BODY_TEXT (512 * 1024)   /* prompt / completion (LLMGWAuditBodies) */
 #define AUDITD_MAX_ROLES     64
 #define AUDITD_MAX_ROLE      1024
 #define AUDITD_MAX_COST      1e8            /* numeric(20,12) holds less than this */
@@ -27,6 +28,8 @@
     "stream, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, " \
     "reasoning_tokens, total_tokens, cost_usd, latency_ms, ttft_ms, conversation_id, " \
     "client_ip, blocked_rule, redactions, node"
+/* The staging table's columns: the audit row plus the LLMGWAuditBodies texts. */
+#define AUDITD_STAGE_COLUMNS AUDITD_COLUMNS ", prompt, completion"
 
 typedef struct auditd_record {
     json_t *root;                 /* owns every string below */
@@ -35,6 +38,7 @@ typedef struct auditd_record {
     int month;                    /* year*12 + month-1: selects the partition */
     const char *user, *email, *team, *provider, *model, *endpoint;
     const char *conversation_id, *client_ip, *blocked_rule, *node;   /* NULL = null */
+    const char *prompt, *completion;        /* LLMGWAuditBodies on; NULL = not kept */
     json_t *roles;                /* borrowed; NULL or an array of strings */
     int64_t status, latency_ms, ttft_ms;       /* -1 = null */
     int stream;
@@ -51,7 +55,7 @@ int auditd_decode(const char *line, size_t len, auditd_record *rec,
                   char *reason, size_t reason_cap);
 void auditd_record_free(auditd_record *rec);
 
-/* Appends rec as one COPY text-format row (AUDITD_COLUMNS order, '\n'-terminated). */
+/* Appends rec as one COPY text-format row (AUDITD_STAGE_COLUMNS order, '\n'-terminated). */
 void auditd_copy_row(const auditd_record *rec, abuf *out);
 
 /* Parses "2026-11-24T10:30:00.123Z" (also "+00:00", up to 6 fraction digits).

@@ -16,6 +16,8 @@
 
 #include "llmgw_fcgi.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -195,6 +197,28 @@ static int read_answer(llmgw_queue *qu, int fd, const char **body, apr_size_t *b
     }
 }
 
+/* auditd stores a batch but refuses records it cannot decode; those would never
+ * succeed on a retry, so they are logged (with their reason) rather than resent. */
+static void log_rejected(llmgw_queue *qu, const char *body, apr_size_t blen)
+{
+    json_error_t je;
+    json_t *ans = body ? json_loadb(body, blen, 0, &je) : NULL;
+    json_t *rej = json_object_get(ans, "rejected");
+    size_t i;
+    json_t *el;
+    json_array_foreach(rej, i, el) {
+        if (i == 5) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, qu->s, "llmgw: auditd rejected %zu more "
+                         "records of this batch", json_array_size(rej) - 5);
+            break;
+        }
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, qu->s, "llmgw: auditd rejected record %s: %s",
+                     json_string_value(json_object_get(el, "request_id")) ?: "(no id)",
+                     json_string_value(json_object_get(el, "reason")) ?: "?");
+    }
+    json_decref(ans);
+}
+
 /* Posts one batch. 1: stored (or permanently refused, logged); 0: retry later. */
 static int post_batch(llmgw_queue *qu, const char *data, apr_size_t len)
 {
@@ -217,8 +241,10 @@ static int post_batch(llmgw_queue *qu, const char *data, apr_size_t len)
     apr_size_t blen = 0;
     int status = send_all(fd, qu->fcgi_buf, n) < 0 ? -1 : read_answer(qu, fd, &body, &blen);
     close(fd);
-    if (status == 200)
+    if (status == 200) {
+        log_rejected(qu, body, blen);
         return 1;
+    }
     if (status >= 400 && status < 500) {
         /* auditd will never take this batch; keep it for the operator, do not retry */
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, qu->s, "llmgw: auditd refused a batch with %d: "

@@ -117,3 +117,35 @@ def test_upstream_connection_reusable_after_client_abort(stack):
     st, h, raw = stack.call("POST", "/v1/chat/completions", {"model": "gpt-4o", "messages": MSGS},
                             key=stack.keys.bob)
     assert st == 200
+
+
+def test_audit_bodies_keep_prompt_and_completion(gateway):
+    g = gateway(extra="LLMGWAuditBodies on max=4K\n")
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "secret plan " * 1000}]}
+    st, h, raw = g.call("POST", "/v1/chat/completions", body, key=g.keys.bob)
+    assert st == 200
+    rid = h["X-Request-Id"]
+    g.row_for(rid)
+    prompt, completion = g.pg.query("SELECT prompt, completion FROM llmgw.audit_bodies "
+                                    "WHERE request_id = '%s'" % rid)[0]
+    assert prompt.startswith('{"model": "gpt-4o"') and len(prompt.encode()) <= 4096
+    assert completion == json.loads(raw)["choices"][0]["message"]["content"]
+    # a stream: the deltas joined, without the usage chunk's noise
+    st, h, raw = g.call("POST", "/anthropic/v1/messages",
+                        {"model": "claude-3-haiku", "max_tokens": 50, "messages": MSGS,
+                         "stream": True}, key=g.keys.bob, headers=ANTH)
+    assert st == 200
+    rid = h["X-Request-Id"]
+    g.row_for(rid)
+    completion = g.pg.scalar("SELECT completion FROM llmgw.audit_bodies WHERE request_id = '%s'" % rid)
+    texts = [json.loads(l[6:])["delta"].get("text", "") for l in raw.decode().split("\n")
+             if l.startswith("data: ") and '"content_block_delta"' in l]
+    assert completion == "".join(texts) and completion
+
+
+def test_bodies_off_by_default(stack):
+    st, h, _ = stack.call("POST", "/v1/chat/completions", {"model": "gpt-4o", "messages": MSGS},
+                          key=stack.keys.bob)
+    rid = h["X-Request-Id"]
+    stack.row_for(rid)
+    assert stack.pg.scalar("SELECT count(*) FROM llmgw.audit_bodies WHERE request_id = '%s'" % rid) == "0"

@@ -100,7 +100,7 @@ static void test_full_record(void **state)
     assert_string_equal(row,
         "2026-11-24 10:30:00.123000+00\treq-1\talice\talice@example.com\tresearch\t"
         "{\"premium\",\"dev\"}\topenai\tgpt-4o\t/v1/chat/completions\t200\tt\t100\t50\t10\t5\t7\t150\t"
-        "0.001234567891\t1234\t210\tc-9\t10.0.0.1\t\\N\t2\tgw1\n");
+        "0.001234567891\t1234\t210\tc-9\t10.0.0.1\t\\N\t2\tgw1\t\\N\t\\N\n");
     free(row);
     auditd_record_free(&r);
 }
@@ -120,7 +120,22 @@ static void test_minimal_record_defaults(void **state)
     char *row = copy_row(&r);
     assert_string_equal(row,
         "2026-11-24 10:30:00.123000+00\tr1\t\\N\t\\N\t\\N\t{}\t\\N\t\\N\t\\N\t\\N\tf\t"
-        "0\t0\t0\t0\t0\t0\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t0\t\\N\n");
+        "0\t0\t0\t0\t0\t0\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t0\t\\N\t\\N\t\\N\n");
+    free(row);
+    auditd_record_free(&r);
+}
+
+/* LLMGWAuditBodies: the texts travel in the record and end the COPY row, escaped. */
+static void test_bodies(void **state)
+{
+    auditd_record r;
+    decode_ok(MIN_REC ",\"prompt\":\"{\\\"a\\\":1}\\n\",\"completion\":\"Hi\\tthere\"}", &r);
+    assert_string_equal(r.prompt, "{\"a\":1}\n");
+    assert_string_equal(r.completion, "Hi\tthere");
+    char *row = copy_row(&r);
+    const char *tail = "\t{\"a\":1}\\n\tHi\\tthere\n";
+    assert_true(strlen(row) > strlen(tail));
+    assert_string_equal(row + strlen(row) - strlen(tail), tail);
     free(row);
     auditd_record_free(&r);
 }
@@ -362,6 +377,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_record),
         cmocka_unit_test(test_minimal_record_defaults),
+        cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_nulls_everywhere),
         cmocka_unit_test(test_total_defaults_to_sum),
         cmocka_unit_test(test_unknown_fields_ignored),
