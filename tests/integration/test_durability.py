@@ -128,3 +128,36 @@ def test_full_spool_is_bounded_and_logged(gateway, tmp_path):
     size = sum(os.path.getsize(os.path.join(spool, f)) for f in os.listdir(spool))
     assert size <= 1024 * 1024 + 256 * 1024, size    # cap plus at most one batch per child
     assert "is full" in g.httpd.error_log_text()
+
+
+def test_rollups_and_report_equal_the_audit_rows(stack):
+    """After everything above (kills, restarts, replays): usage_daily, monthly_cost and
+    llmgw-report's CSV totals equal the sums over audit_log."""
+    import csv
+    import io
+    import subprocess
+    from llmgwtest.stack import BUILD
+    sums = ("count(*), sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), "
+            "sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_usd), 0)")
+    rollup = ("sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), "
+              "sum(cache_write_tokens), sum(reasoning_tokens), sum(cost_usd)")
+    from decimal import Decimal
+    a = [Decimal(v) for v in stack.pg.query("SELECT %s FROM llmgw.audit_log" % sums)[0]]
+    d = [Decimal(v) for v in stack.pg.query("SELECT %s FROM llmgw.usage_daily" % rollup)[0]]
+    m = [Decimal(v) for v in stack.pg.query("SELECT %s FROM llmgw.monthly_cost" % rollup)[0]]
+    assert a[0] > 4000
+    assert a == d == m
+    months = [r[0] for r in stack.pg.query(
+        "SELECT DISTINCT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM') FROM llmgw.audit_log")]
+    for month in months:
+        out = subprocess.run([BUILD + "/llmgw-report", "--db", stack.pg.dsn, "--month", month,
+                              "--by", "team", "--format", "csv"], check=True,
+                             capture_output=True, text=True).stdout
+        rows = list(csv.DictReader(io.StringIO(out)))
+        total = [r for r in rows if "TOTAL" in r.values()][0]
+        want = stack.pg.query(
+            "SELECT count(*), sum(total_tokens), coalesce(sum(cost_usd), 0) FROM llmgw.audit_log "
+            "WHERE to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM') = '%s'" % month)[0]
+        assert int(total["requests"]) == int(want[0])
+        assert Decimal(total["prompt_tokens"]) + Decimal(total["completion_tokens"]) == Decimal(want[1])
+        assert Decimal(total["cost_usd"]) == Decimal(want[2])
