@@ -77,7 +77,7 @@ static const char *copy(const llmgw_alloc *a, const char *s, size_t n)
     return p;
 }
 
-static int add_role(llmgw_identity *id, const llmgw_alloc *a, const char *s, size_t n)
+static int add_role(llmgw_caller_id *id, const llmgw_alloc *a, const char *s, size_t n)
 {
     if (id->nroles == LLMGW_KEY_MAX_LIST || llmgw_identity_value_check(s, n))
         return 0;
@@ -89,7 +89,7 @@ static int add_role(llmgw_identity *id, const llmgw_alloc *a, const char *s, siz
 }
 
 /* "a b  c" (scope style) or one role per array element. */
-static int map_roles(const json_t *v, const llmgw_alloc *a, llmgw_identity *id)
+static int map_roles(const json_t *v, const llmgw_alloc *a, llmgw_caller_id *id)
 {
     if (json_is_string(v)) {
         const char *s = json_string_value(v), *end = s + json_string_length(v);
@@ -134,7 +134,7 @@ static int scalar(const json_t *v, char *num, size_t numcap, const char **s, siz
 }
 
 int llmgw_claims_map(const json_t *claims, const char *const paths[LLMGW_CLAIM_COUNT],
-                     const llmgw_alloc *a, llmgw_identity *id, char *why, size_t whycap)
+                     const llmgw_alloc *a, llmgw_caller_id *id, char *why, size_t whycap)
 {
     memset(id, 0, sizeof *id);
     for (int k = 0; k < LLMGW_CLAIM_COUNT; k++) {

@@ -20,7 +20,7 @@ typedef struct {
     const char *user, *email, *team;
     const char *roles[LLMGW_KEY_MAX_LIST];
     int nroles;
-} llmgw_identity;
+} llmgw_caller_id;
 
 typedef enum {
     LLMGW_CLAIM_USER = 0, LLMGW_CLAIM_EMAIL, LLMGW_CLAIM_ROLES, LLMGW_CLAIM_TEAM,
@@ -50,6 +50,6 @@ const json_t *llmgw_claim_get(const json_t *claims, const char *path);
  * with a. Returns 0, or -1 with why: no usable user claim, or an unusable email/team.
  * Roles that are not usable strings are skipped; more than LLMGW_KEY_MAX_LIST are cut. */
 int llmgw_claims_map(const json_t *claims, const char *const paths[LLMGW_CLAIM_COUNT],
-                     const llmgw_alloc *a, llmgw_identity *id, char *why, size_t whycap);
+                     const llmgw_alloc *a, llmgw_caller_id *id, char *why, size_t whycap);
 
 #endif

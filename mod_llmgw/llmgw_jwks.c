@@ -266,6 +266,7 @@ static llmgw_jwks *build(json_t *doc, char *note, size_t notecap)
             EVP_PKEY *pkey = one_key(k, &algs, &why);
             if (pkey) {
                 llmgw_jwk *j = &s->keys[s->nkeys];
+                why = NULL;
                 j->pkey = pkey;
                 j->algs = algs;
                 j->kid = kid ? strdup(json_string_value(kid)) : NULL;

@@ -10,8 +10,7 @@ int llmgw_jwks_source_init(llmgw_jwks_source *src, const char *uri, int64_t refr
 {
     memset(src, 0, sizeof *src);
     src->uri = uri;
-    src->refresh = refresh > 0 ? refresh : 1;
-    src->retry = src->refresh < 30 ? src->refresh : 30;
+    llmgw_jwks_source_set_refresh(src, refresh);
     src->kid_cooldown = LLMGW_JWKS_KID_COOLDOWN;
     src->fetch = fetch;
     src->fetch_ctx = fetch_ctx;
@@ -22,6 +21,12 @@ int llmgw_jwks_source_init(llmgw_jwks_source *src, const char *uri, int64_t refr
         return -1;
     }
     return 0;
+}
+
+void llmgw_jwks_source_set_refresh(llmgw_jwks_source *src, int64_t refresh)
+{
+    src->refresh = refresh > 0 ? refresh : 1;
+    src->retry = src->refresh < 30 ? src->refresh : 30;
 }
 
 void llmgw_jwks_source_destroy(llmgw_jwks_source *src)
@@ -38,36 +43,40 @@ static void report(llmgw_jwks_source *src, int level, const char *msg)
         src->log(src->log_ctx, level, src->uri, msg);
 }
 
-/* Swaps in a new set (or keeps the current one if the document did not change). */
-static void install_locked(llmgw_jwks_source *src, llmgw_jwks *set, int64_t now,
-                           llmgw_jwks **old)
+/* Swaps in a new set, or keeps the current one if the document did not change (then
+ * the generation, and with it every cached verification, stays valid). *drop receives
+ * the set the caller must release outside the lock. Returns 1 if the set was replaced. */
+static int install_locked(llmgw_jwks_source *src, llmgw_jwks *set, int64_t now,
+                          llmgw_jwks **drop)
 {
-    *old = NULL;
-    if (src->set && !memcmp(src->set->digest, set->digest, sizeof set->digest)) {
-        *old = set;          /* same document: the generation and the cache stay valid */
-    } else {
-        *old = src->set;
+    int replace = !src->set || memcmp(src->set->digest, set->digest, sizeof set->digest);
+    if (replace) {
+        *drop = src->set;
         src->set = set;
         src->gen++;
+    } else {
+        *drop = set;
     }
     src->next_refresh = now + src->refresh;
+    return replace;
 }
 
 void llmgw_jwks_source_install(llmgw_jwks_source *src, llmgw_jwks *set, int64_t now)
 {
-    llmgw_jwks *old;
+    llmgw_jwks *drop = NULL;
     pthread_mutex_lock(&src->lock);
-    install_locked(src, set, now, &old);
+    install_locked(src, set, now, &drop);
     pthread_mutex_unlock(&src->lock);
-    llmgw_jwks_unref(old);
+    llmgw_jwks_unref(drop);
 }
 
 /* Runs with fetch_lock held and lock not held: the I/O happens here. */
 static void do_fetch(llmgw_jwks_source *src, int64_t now)
 {
-    char *body = NULL, err[256] = "", note[256] = "";
-    size_t len = 0;
-    llmgw_jwks *set = NULL, *old = NULL;
+    char *body = NULL, err[256] = "", note[256] = "", msg[600];
+    size_t len = 0, nkeys = 0;
+    llmgw_jwks *set = NULL, *drop = NULL;
+    int replaced = 0;
     if (src->fetch(src->fetch_ctx, src->uri, &body, &len, err, sizeof err) == 0) {
         set = llmgw_jwks_parse(body, len, note, sizeof note);
         if (!set)
@@ -77,26 +86,21 @@ static void do_fetch(llmgw_jwks_source *src, int64_t now)
     pthread_mutex_lock(&src->lock);
     src->fetches++;
     if (set) {
-        install_locked(src, set, now, &old);
+        nkeys = set->nkeys;
+        replaced = install_locked(src, set, now, &drop);
     } else {
         src->failures++;
         src->next_refresh = now + src->retry;   /* the last good set stays in use */
     }
     pthread_mutex_unlock(&src->lock);
-    if (old == set && set) {
-        llmgw_jwks_unref(old);
-        return;
-    }
-    llmgw_jwks_unref(old);
-    if (set) {
-        char msg[384];
-        snprintf(msg, sizeof msg, "key set loaded: %zu keys%s%s", set->nkeys, *note ? "; " : "",
-                 note);
-        report(src, *note ? 1 : 0, msg);
-    } else {
-        char msg[384];
+    llmgw_jwks_unref(drop);
+    if (!set) {
         snprintf(msg, sizeof msg, "key set not refreshed, keeping the last good one: %s", err);
         report(src, 1, msg);
+    } else if (replaced) {
+        snprintf(msg, sizeof msg, "key set loaded: %zu keys%s%s", nkeys, *note ? "; " : "",
+                 note);
+        report(src, *note ? 1 : 0, msg);
     }
 }
 

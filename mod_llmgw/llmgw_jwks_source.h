@@ -48,6 +48,9 @@ typedef struct {
 int llmgw_jwks_source_init(llmgw_jwks_source *src, const char *uri, int64_t refresh,
                            llmgw_jwks_fetch_fn fetch, void *fetch_ctx);
 void llmgw_jwks_source_destroy(llmgw_jwks_source *src);
+/* Changes the schedule (before the source is in use): refresh and the retry after a
+ * failure, min(refresh, 30). */
+void llmgw_jwks_source_set_refresh(llmgw_jwks_source *src, int64_t refresh);
 
 /* Installs a set the caller already has (e.g. read at configuration time); takes over
  * the caller's reference. The next scheduled fetch is `refresh` seconds after now. */

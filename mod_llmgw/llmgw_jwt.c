@@ -258,8 +258,8 @@ llmgw_jwt_status llmgw_jwt_verify(const char *tok, size_t len, const llmgw_jwt_p
     size_t n;
     unsigned char *hraw = NULL, *sig = NULL, *praw = NULL;
     json_t *hdr = NULL, *claims = NULL;
-    llmgw_jwt_alg alg;
-    const char *kid;
+    llmgw_jwt_alg alg = LLMGW_ALG_RS256;
+    const char *kid = NULL;
     if (!(hraw = segment(tok, hl, HEADER_MAX, &n))) {
         st = refuse(why, cap, "token header is not valid base64url");
         goto out;

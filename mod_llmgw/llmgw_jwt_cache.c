@@ -19,7 +19,7 @@ typedef struct {
     uint64_t stamp;          /* insertion order: the smallest is replaced first */
     char *blob;              /* NULL = empty slot */
     size_t blob_len;
-    llmgw_identity id;       /* pointers into blob */
+    llmgw_caller_id id;       /* pointers into blob */
 } entry;
 
 struct llmgw_jwt_cache {
@@ -84,7 +84,7 @@ static const char *rebase(const char *p, const char *from, char *to)
     return p ? to + (p - from) : NULL;
 }
 
-static void copy_identity(const entry *e, char *blob, llmgw_identity *out)
+static void copy_identity(const entry *e, char *blob, llmgw_caller_id *out)
 {
     memcpy(blob, e->blob, e->blob_len);
     out->user = rebase(e->id.user, e->blob, blob);
@@ -96,7 +96,7 @@ static void copy_identity(const entry *e, char *blob, llmgw_identity *out)
 }
 
 int llmgw_jwt_cache_get(llmgw_jwt_cache *c, const unsigned char key[32], uint64_t gen,
-                        int64_t now, const llmgw_alloc *a, llmgw_identity *out)
+                        int64_t now, const llmgw_alloc *a, llmgw_caller_id *out)
 {
     int rc = 0;
     pthread_mutex_lock(&c->lock);
@@ -145,7 +145,7 @@ static const char *put_str(const char *s, char **cursor)
 
 /* Packs the identity's strings into one block owned by the entry (built before the
  * lock is taken, so the critical section is only the slot choice). */
-static int pack(const llmgw_identity *id, entry *e)
+static int pack(const llmgw_caller_id *id, entry *e)
 {
     size_t n = len0(id->user) + len0(id->email) + len0(id->team);
     for (int i = 0; i < id->nroles; i++)
@@ -165,7 +165,7 @@ static int pack(const llmgw_identity *id, entry *e)
 }
 
 int llmgw_jwt_cache_put(llmgw_jwt_cache *c, const unsigned char key[32], uint64_t gen,
-                        int64_t valid_until, const llmgw_identity *id)
+                        int64_t valid_until, const llmgw_caller_id *id)
 {
     entry fresh;
     memset(&fresh, 0, sizeof fresh);

@@ -25,11 +25,11 @@ void llmgw_jwt_cache_key(const char *tok, size_t len, unsigned char key[32]);
 /* 1 and a copy of the identity (strings from a) when a live entry for key and gen
  * exists at time now; 0 when not; -1 when a could not allocate. */
 int llmgw_jwt_cache_get(llmgw_jwt_cache *c, const unsigned char key[32], uint64_t gen,
-                        int64_t now, const llmgw_alloc *a, llmgw_identity *out);
+                        int64_t now, const llmgw_alloc *a, llmgw_caller_id *out);
 
 /* Remembers id until valid_until (seconds, inclusive). 0, or -1 out of memory. */
 int llmgw_jwt_cache_put(llmgw_jwt_cache *c, const unsigned char key[32], uint64_t gen,
-                        int64_t valid_until, const llmgw_identity *id);
+                        int64_t valid_until, const llmgw_caller_id *id);
 
 typedef struct {
     unsigned long hits, misses, inserts, evictions;

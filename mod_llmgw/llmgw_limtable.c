@@ -191,6 +191,17 @@ uint64_t llmgw_lt_full_total(const llmgw_lt *t)
     return t->h ? __atomic_load_n(&t->h->full, __ATOMIC_RELAXED) : 0;
 }
 
+void llmgw_lt_store_error(llmgw_lt *t)
+{
+    if (t->h)
+        __atomic_add_fetch(&t->h->store_errors, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t llmgw_lt_store_errors(const llmgw_lt *t)
+{
+    return t->h ? __atomic_load_n(&t->h->store_errors, __ATOMIC_RELAXED) : 0;
+}
+
 static int find_stat(const llmgw_lt *t, const char *name)
 {
     for (uint32_t i = 0; i < t->h->nstats; i++)

@@ -42,7 +42,8 @@ typedef struct {
     uint32_t nslots;    /* a power of two (0: statistics only, e.g. with a Redis store) */
     uint32_t nstats;
     uint64_t full;      /* acquisitions that found no slot */
-    uint64_t pad[5];
+    uint64_t store_errors;  /* requests decided without the (Redis) store */
+    uint64_t pad[4];
 } llmgw_lt_header;
 
 typedef struct {
@@ -84,6 +85,10 @@ int64_t llmgw_lt_count(const llmgw_lt_slot *s);
 int llmgw_lt_holds(const llmgw_lt_slot *s, uint64_t fp);
 
 uint64_t llmgw_lt_full_total(const llmgw_lt *t);
+
+/* A process-wide counter of store failures (kept here so all children share it). */
+void llmgw_lt_store_error(llmgw_lt *t);
+uint64_t llmgw_lt_store_errors(const llmgw_lt *t);
 
 /* Binds each of names[0..n) to a statistics entry, keeping the entry (and its count)
  * a name had before; entries of names no longer configured are reused, zeroed.

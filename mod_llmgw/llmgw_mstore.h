@@ -82,9 +82,24 @@ void llmgw_mstore_spooled_add(llmgw_mstore *st, int64_t delta);
 void llmgw_mstore_spooled_set(llmgw_mstore *st, int64_t records);
 int64_t llmgw_mstore_spooled(const llmgw_mstore *st);
 
+/* Rule counts kept outside the store (the rate limiter's own table), merged into the
+ * family by rule name. Names must be sanitized (llmgw_label_sanitize); the array is
+ * sorted in place. */
+typedef struct {
+    const char *rule;
+    uint64_t count;
+} llmgw_mrule_count;
+
+typedef struct {
+    llmgw_mrule_count *rate_limited;
+    size_t n_rate_limited;
+} llmgw_mstore_extra;
+
 /* Every family of SPEC §10 in the Prometheus text format, series sorted by labels.
- * scratch: llmgw_mstore_scratch_size(st) bytes the caller provides (no allocation). */
+ * scratch: llmgw_mstore_scratch_size(st) bytes the caller provides (no allocation).
+ * extra may be NULL. */
 size_t llmgw_mstore_scratch_size(const llmgw_mstore *st);
-void llmgw_mstore_expose(const llmgw_mstore *st, const llmgw_emitter *em, void *scratch);
+void llmgw_mstore_expose(const llmgw_mstore *st, const llmgw_emitter *em, void *scratch,
+                         const llmgw_mstore_extra *extra);
 
 #endif

@@ -50,7 +50,7 @@ static int same(const char *a, const char *b)
     return a && b && !strcmp(a, b);
 }
 
-int llmgw_principal_matches(const llmgw_principal *p, const llmgw_identity *id)
+int llmgw_principal_matches(const llmgw_principal *p, const llmgw_subject *id)
 {
     switch (p->kind) {
     case LLMGW_PRINCIPAL_ANY:
@@ -68,7 +68,7 @@ int llmgw_principal_matches(const llmgw_principal *p, const llmgw_identity *id)
     return 0;
 }
 
-int llmgw_allowed(const llmgw_allow_list *l, const llmgw_identity *id, const char *name)
+int llmgw_allowed(const llmgw_allow_list *l, const llmgw_subject *id, const char *name)
 {
     if (!l || l->n == 0)
         return 1;
@@ -127,8 +127,36 @@ llmgw_models_req llmgw_models_request(llmgw_ptype t, const char *method, const c
     return LLMGW_MODELS_ITEM;
 }
 
+int llmgw_models_query(llmgw_ptype t, const char *args, char *out, size_t cap)
+{
+    const char *param = t == LLMGW_PT_ANTHROPIC ? "limit" : t == LLMGW_PT_GEMINI ? "pageSize"
+                                                                              : NULL;
+    size_t n = 0, plen;
+    if (!param)
+        return -1;
+    plen = strlen(param);
+    for (const char *p = args ? args : ""; *p;) {
+        size_t k = strcspn(p, "&");
+        int drop = (k > plen && p[plen] == '=' && !strncmp(p, param, plen)) ||
+                   (t == LLMGW_PT_GEMINI && !strncmp(p, "page_size=", 10) && k >= 10) || k == 0;
+        if (!drop) {
+            if (n + k + 2 > cap)
+                return -1;
+            memcpy(out + n, p, k);
+            n += k;
+            out[n++] = '&';
+        }
+        p += k + (p[k] == '&');
+    }
+    if (n + plen + 6 > cap)
+        return -1;
+    memcpy(out + n, param, plen);
+    memcpy(out + n + plen, "=1000", 6);
+    return 0;
+}
+
 int llmgw_models_filter(llmgw_ptype t, json_t *root, const llmgw_allow_list *l,
-                        const llmgw_identity *id)
+                        const llmgw_subject *id)
 {
     int gemini = t == LLMGW_PT_GEMINI;
     json_t *list = json_object_get(root, gemini ? "models" : "data");

@@ -22,12 +22,13 @@ typedef struct {
     const char *name;           /* after the prefix; NULL for "*" */
 } llmgw_principal;
 
-/* The caller as policy sees it. Strings may be NULL (unknown). */
+/* The caller a decision is about. Strings may be NULL (unknown). */
 typedef struct {
     const char *user, *team;
     const char *const *roles;
     int nroles;
-} llmgw_identity;
+} llmgw_subject;
+
 
 /* One LLMGWAllowModels / LLMGWAllowTools line: the principal and its globs. */
 typedef struct {
@@ -48,10 +49,10 @@ typedef struct {
  * control characters). out->name points into s. Returns 0, or -1 when malformed. */
 int llmgw_principal_parse(const char *s, llmgw_principal *out);
 
-int llmgw_principal_matches(const llmgw_principal *p, const llmgw_identity *id);
+int llmgw_principal_matches(const llmgw_principal *p, const llmgw_subject *id);
 
 /* 1 when the caller may use name under the list, else 0 (NULL name: 0 with rules). */
-int llmgw_allowed(const llmgw_allow_list *l, const llmgw_identity *id, const char *name);
+int llmgw_allowed(const llmgw_allow_list *l, const llmgw_subject *id, const char *name);
 
 /* What a request path (below the route prefix) asks of the models endpoint. */
 typedef enum {
@@ -67,6 +68,14 @@ typedef enum {
 llmgw_models_req llmgw_models_request(llmgw_ptype t, const char *method, const char *path,
                                       char *id, size_t cap);
 
+/* The query string for a model list request whose result will be filtered: the page
+ * size raised to the provider's maximum (Anthropic limit=1000, Gemini pageSize=1000),
+ * other parameters kept. Filtering a small page can leave it empty while more pages
+ * follow, and the SDKs stop paging at an empty page; one large page avoids that.
+ * Written into out (cap bytes; the query plus 32 is enough). Returns 0, or -1 when the
+ * provider has no paging (OpenAI wire) or out is too small. */
+int llmgw_models_query(llmgw_ptype t, const char *args, char *out, size_t cap);
+
 /* Removes from a provider's model list (the parsed JSON body) every model the caller
  * may not use: OpenAI-wire and Anthropic `data[].id`, Gemini `models[].name`
  * ("models/" stripped before matching). Everything else in the object (paging:
@@ -75,6 +84,6 @@ llmgw_models_req llmgw_models_request(llmgw_ptype t, const char *method, const c
  * Returns the number of entries removed, or -1 when the body is not a model list
  * (the caller fails closed). */
 int llmgw_models_filter(llmgw_ptype t, json_t *root, const llmgw_allow_list *l,
-                        const llmgw_identity *id);
+                        const llmgw_subject *id);
 
 #endif

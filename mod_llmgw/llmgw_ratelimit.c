@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "llmgw_glob.h"
+#include "llmgw_keyfile.h"
 #include "llmgw_pricing.h"
 
 static void seterr(char *err, size_t cap, const char *msg)
@@ -292,7 +293,15 @@ void llmgw_rl_window_at(const llmgw_rl_rule *r, int64_t now, llmgw_rl_window *w)
 size_t llmgw_rl_key(const llmgw_rl_rule *r, const llmgw_rl_window *w, const char *principal,
                     char *buf, size_t cap)
 {
-    size_t pl = principal ? strnlen(principal, LLMGW_RL_PRINCIPAL_MAX) : 0;
+    char hashed[7 + 65];
+    size_t pl = principal ? strnlen(principal, LLMGW_RL_PRINCIPAL_MAX + 1) : 0;
+    if (pl > LLMGW_RL_PRINCIPAL_MAX) {
+        /* long principals are hashed, not cut: two that share a prefix stay apart */
+        memcpy(hashed, "sha256:", 7);
+        llmgw_sha256_hex(principal, strlen(principal), hashed + 7);
+        principal = hashed;
+        pl = strlen(hashed);
+    }
     int n = snprintf(buf, cap, "llmgw:rl:%s:%s:%lld:%.*s", r->name, r->window_spec,
                      (long long)w->index, (int)pl, principal ? principal : "");
     if (n < 0 || (size_t)n >= cap) {

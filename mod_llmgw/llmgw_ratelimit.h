@@ -18,7 +18,7 @@
 
 #define LLMGW_RL_NAME_MAX 64             /* rule names are [A-Za-z0-9._-], shorter */
 #define LLMGW_RL_KEY_MAX 512             /* counter key text, principal included */
-#define LLMGW_RL_PRINCIPAL_MAX 300       /* longer principals are cut (delegated ≤ 256) */
+#define LLMGW_RL_PRINCIPAL_MAX 300       /* longer principals are hashed (delegated ≤ 256) */
 #define LLMGW_RL_MAX_SECONDS ((int64_t)366 * 86400)
 #define LLMGW_RL_MAX_MONTHS 12
 #define LLMGW_RL_MAX_REQUESTS ((int64_t)1000000000000)        /* 1e12 */
@@ -78,8 +78,8 @@ int llmgw_rl_applies(const llmgw_rl_rule *r, const char *route, const char *pref
 /* The window containing now (seconds since the epoch; negative times work too). */
 void llmgw_rl_window_at(const llmgw_rl_rule *r, int64_t now, llmgw_rl_window *w);
 
-/* Counter key "llmgw:rl:NAME:WINDOW:INDEX:PRINCIPAL" (principal cut at
- * LLMGW_RL_PRINCIPAL_MAX bytes), NUL-terminated. The window length is part of the key
+/* Counter key "llmgw:rl:NAME:WINDOW:INDEX:PRINCIPAL" (a principal longer than
+ * LLMGW_RL_PRINCIPAL_MAX bytes becomes "sha256:HEX"), NUL-terminated. The window length is part of the key
  * so changing a rule's window starts fresh counters while changing its limit keeps
  * them. Returns the length, or 0 if cap is too small. */
 size_t llmgw_rl_key(const llmgw_rl_rule *r, const llmgw_rl_window *w, const char *principal,

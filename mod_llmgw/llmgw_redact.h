@@ -12,7 +12,7 @@
  *                legacy `prompt`
  *   Anthropic    `system` (string or text blocks), messages[].content (string or
  *                blocks: text, tool_result content — string or blocks — at any depth,
- *                plain-text document sources)
+ *                plain-text and content document sources)
  *   Gemini       contents[].parts[].text, systemInstruction (system_instruction)
  *                parts, embedContent `content`, batchEmbedContents requests[].content,
  *                countTokens generateContentRequest
@@ -27,10 +27,15 @@
 #include "llmgw_keyfile.h"    /* llmgw_alloc */
 #include "llmgw_provider.h"
 
-/* Limits every match runs under (PCRE2 units: match steps, backtracking depth, KiB). */
-#define LLMGW_RX_MATCH_LIMIT   10000000u
-#define LLMGW_RX_DEPTH_LIMIT   10000u
-#define LLMGW_RX_HEAP_LIMIT_KB 4096u
+/* Limits. Per start position of a match: steps, backtracking depth, heap (KiB). Per
+ * scan (one request): 50 ms plus 100 ns per byte per pattern of the thread's CPU time,
+ * i.e. every pattern may run at 10 MB/s, a tenth of what a plain pattern manages with
+ * JIT. */
+#define LLMGW_RX_MATCH_LIMIT          100000u
+#define LLMGW_RX_DEPTH_LIMIT          10000u
+#define LLMGW_RX_HEAP_LIMIT_KB        4096u
+#define LLMGW_SCAN_BUDGET_BASE_NS     50000000ull
+#define LLMGW_SCAN_BUDGET_NS_PER_BYTE 100ull
 #define LLMGW_RULE_NAME_MAX    64
 
 typedef struct llmgw_rx llmgw_rx;
@@ -94,8 +99,10 @@ llmgw_scan_status llmgw_scan_request(llmgw_scan *s, llmgw_ptype t, json_t *root)
 /* A PCRE2 error code as text. */
 void llmgw_rx_strerror(int code, char *buf, size_t cap);
 
-/* Serialises a (rewritten) request body compactly, into memory from a, NUL-terminated.
- * Numbers keep their values exactly (17 significant digits), keys their order. */
-char *llmgw_json_dump_alloc(const json_t *root, const llmgw_alloc *a, size_t *len);
+/* Serialises a (rewritten) request body compactly, into memory from a, NUL-terminated
+ * (hint: the expected size, e.g. the original body's). Numbers keep their values exactly
+ * (17 significant digits), keys their order. NULL when out of memory. */
+char *llmgw_json_dump_alloc(const json_t *root, const llmgw_alloc *a, size_t hint,
+                            size_t *len);
 
 #endif

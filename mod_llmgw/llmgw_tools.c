@@ -10,7 +10,7 @@
 
 typedef struct {
     const llmgw_allow_list *l;      /* NULL: only collect names */
-    const llmgw_identity *id;
+    const llmgw_subject *id;
     const char **names;
     size_t max, count;
     const char *denied;             /* first forbidden name (check mode) */
@@ -290,7 +290,7 @@ size_t llmgw_tools_names(llmgw_ptype t, const json_t *root, const char **names, 
 }
 
 const char *llmgw_tools_denied(llmgw_ptype t, const json_t *root, const llmgw_allow_list *l,
-                               const llmgw_identity *id)
+                               const llmgw_subject *id)
 {
     if (!l || !l->n)
         return NULL;
@@ -300,7 +300,7 @@ const char *llmgw_tools_denied(llmgw_ptype t, const json_t *root, const llmgw_al
 }
 
 int llmgw_tools_strip(llmgw_ptype t, json_t *root, const llmgw_allow_list *l,
-                      const llmgw_identity *id)
+                      const llmgw_subject *id)
 {
     if (!l || !l->n)
         return 0;

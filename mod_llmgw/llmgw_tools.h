@@ -30,7 +30,7 @@ size_t llmgw_tools_names(llmgw_ptype t, const json_t *root, const char **names, 
 
 /* The first declared tool the caller may not use, or NULL when all are allowed. */
 const char *llmgw_tools_denied(llmgw_ptype t, const json_t *root, const llmgw_allow_list *l,
-                               const llmgw_identity *id);
+                               const llmgw_subject *id);
 
 /* Removes every declared tool the caller may not use, together with what would make
  * the provider reject the rest of the request: a tool_choice / function_call /
@@ -38,6 +38,6 @@ const char *llmgw_tools_denied(llmgw_ptype t, const json_t *root, const llmgw_al
  * tool_choice, parallel_tool_calls, toolConfig) once it is empty. Returns the number of
  * tools removed. */
 int llmgw_tools_strip(llmgw_ptype t, json_t *root, const llmgw_allow_list *l,
-                      const llmgw_identity *id);
+                      const llmgw_subject *id);
 
 #endif

@@ -31,7 +31,10 @@ static int llmgw_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
 static int llmgw_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                              server_rec *s)
 {
-    return llmgw_audit_post_config(pconf, s);
+    int rc = llmgw_audit_post_config(pconf, s);
+    if (rc != OK)
+        return rc;
+    return llmgw_metrics_post_config(pconf, ptemp, s);
 }
 
 static void llmgw_child_init(apr_pool_t *pchild, server_rec *s)
@@ -62,11 +65,16 @@ static int llmgw_fixups(request_rec *r)
     int rc = llmgw_identify(q);
     if (rc != OK)
         return rc;
-    if (q->prov->key_missing)
+    if (q->prov->key_missing && !q->passthrough_key)   /* passthrough brings its own key */
         return llmgw_refuse(q, HTTP_SERVICE_UNAVAILABLE,
                             "the gateway has no credential for this provider");
     rc = llmgw_read_body(q, sc->max_body ? sc->max_body : LLMGW_DEFAULT_MAX_BODY);
     if (rc != OK)
+        return rc;
+    if ((rc = llmgw_policy_request(q)) != OK)   /* model, tool, content policy (issue 5) */
+        return rc;
+    llmgw_body_replay(q);                       /* the body as policy left it */
+    if ((rc = llmgw_limits_check(q)) != OK)     /* rate limits and budgets (issue 6) */
         return rc;
     llmgw_inject_credential(q);
     llmgw_observe_start(q);
@@ -82,6 +90,8 @@ static int llmgw_log_transaction(request_rec *r)
         return DECLINED;
     q->audited = 1;
     llmgw_audit_record(q);
+    llmgw_limits_account(q);                    /* rate limits and budgets (issue 6) */
+    llmgw_metrics_log_transaction(q);
     return DECLINED;
 }
 
@@ -89,17 +99,23 @@ static void llmgw_register_hooks(apr_pool_t *p)
 {
     static const char *const before_proxy[] = {"mod_proxy.c", NULL};
     static const char *const before_rewrite_proxy[] = {"mod_rewrite.c", "mod_proxy.c", NULL};
+    /* before mod_log_config: the access log line may use the LLMGW_* variables set then */
+    static const char *const before_log[] = {"mod_log_config.c", NULL};
     ap_hook_pre_config(llmgw_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(llmgw_config_check, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(llmgw_jwt_check_config, NULL, NULL, APR_HOOK_MIDDLE);   /* identity */
     ap_hook_post_config(llmgw_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(llmgw_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_read_request(llmgw_post_read_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_translate_name(llmgw_translate_name, NULL, before_rewrite_proxy, APR_HOOK_FIRST);
     ap_hook_fixups(llmgw_fixups, NULL, before_proxy, APR_HOOK_FIRST);
-    ap_hook_log_transaction(llmgw_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(llmgw_log_transaction, NULL, before_log, APR_HOOK_MIDDLE);
     llmgw_body_register();
     llmgw_observe_register();
     llmgw_reply_register();
+    llmgw_policy_register();                    /* filtered model lists (issue 5) */
+    llmgw_limits_register();                    /* rate limits and budgets (issue 6) */
+    llmgw_metrics_register();
 }
 
 AP_DECLARE_MODULE(llmgw) = {

@@ -13,6 +13,7 @@
 
 #include "llmgw_completion.h"
 #include "llmgw_keyfile.h"
+#include "llmgw_claims.h"         /* identity (issue 4) */
 #include "llmgw_pricing.h"
 #include "llmgw_provider.h"
 #include "llmgw_request.h"
@@ -53,6 +54,9 @@ typedef struct {
     const llmgw_provider *provider;
     const char *file;
     int line;
+    /* policy (issue 5): LLMGWAllowModels/AllowTools/ToolPolicy/Redact/Block, merged by
+     * llmgw_policy_merge (mod_llmgw_policy.c); NULL when none is configured */
+    struct llmgw_policy_conf *policy;
 } llmgw_dir_conf;
 
 /* Everything configured at server level. Providers and the key file are global to
@@ -70,6 +74,15 @@ typedef struct {
     apr_off_t max_body;       /* 0 = unset */
     const char *conv_header;
     const char *node;
+    /* identity: JWT and apache (issue 4; mod_llmgw_jwt.c, mod_llmgw_auth.c) */
+    struct llmgw_jwt_conf *jwt;             /* LLMGWJWT + LLMGWClaim, NULL when unset */
+    struct {
+        const char *name;                   /* env variable or request header */
+        int from_header;
+    } apache_attr[LLMGW_CLAIM_COUNT];       /* LLMGWApacheClaim (user_id is r->user) */
+    /* metrics (issue 10; mod_llmgw_metrics.c), main server only */
+    unsigned metrics_labels;                /* LLMGW_MLABEL_* | LLMGW_METRICS_LABELS_SET */
+    apr_uint32_t metrics_max_series;        /* LLMGWMetricsMaxSeries, 0 = default 1000 */
 } llmgw_srv_conf;
 
 /* Global registry built while the configuration is read (lives in pconf). */
@@ -114,6 +127,12 @@ typedef struct llmgw_req {
     llmgw_text completion;          /* LLMGWAuditBodies on: the answer's text */
     int error_sent;
     int audited;
+    /* rate limits and budgets (issue 6; mod_llmgw_limits.c): the rules this request
+     * was checked against, charged with its usage in log_transaction */
+    struct llmgw_limits_req *limits;
+    /* identity (issue 4): LLMGWIdentity passthrough forwards the client's own key;
+     * llmgw_inject_credential puts it where the provider expects its key */
+    const char *passthrough_key;
 } llmgw_req;
 
 /* mod_llmgw_config.c */
@@ -137,7 +156,21 @@ int llmgw_identify(llmgw_req *q);
 
 /* mod_llmgw_body.c */
 int llmgw_read_body(llmgw_req *q, apr_off_t limit);
+void llmgw_body_replay(llmgw_req *q);   /* after policy may have rewritten q->body */
 void llmgw_body_register(void);
+
+/* policy (issue 5): mod_llmgw_policy.c — directives, merge, the per-request checks;
+ * mod_llmgw_models.c — the filtered model list */
+struct llmgw_policy_conf;
+struct llmgw_policy_conf *llmgw_policy_merge(apr_pool_t *p, struct llmgw_policy_conf *base,
+                                             struct llmgw_policy_conf *add);
+int llmgw_policy_request(llmgw_req *q);
+void llmgw_policy_register(void);
+const char *llmgw_cmd_allow_models(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
+const char *llmgw_cmd_allow_tools(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
+const char *llmgw_cmd_tool_policy(cmd_parms *cmd, void *dc, const char *arg);
+const char *llmgw_cmd_redact(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
+const char *llmgw_cmd_block(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
 
 /* mod_llmgw_observe.c */
 void llmgw_observe_register(void);
@@ -153,6 +186,59 @@ void llmgw_reply_child_init(apr_pool_t *p);
 void llmgw_audit_child_init(apr_pool_t *pchild, server_rec *s);
 void llmgw_audit_record(llmgw_req *q);
 int llmgw_audit_post_config(apr_pool_t *pconf, server_rec *s);
+
+/* identity (issue 4): mod_llmgw_jwt.c */
+const char *llmgw_cmd_jwt(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
+const char *llmgw_cmd_claim(cmd_parms *cmd, void *dc, const char *kind, const char *path);
+void llmgw_identity_merge_srv(apr_pool_t *p, llmgw_srv_conf *c, const llmgw_srv_conf *base,
+                              const llmgw_srv_conf *add);
+int llmgw_jwt_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s);
+int llmgw_jwt_identify(llmgw_req *q, const char *token);
+/* identity (issue 4): mod_llmgw_auth.c */
+const char *llmgw_cmd_apache_claim(cmd_parms *cmd, void *dc, const char *kind,
+                                   const char *source);
+void llmgw_scrub_request_line(request_rec *r);
+
+/* rate limits and budgets (issue 6): mod_llmgw_limits.c */
+const char *llmgw_cmd_ratelimit(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
+const char *llmgw_cmd_limitstore(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
+const char *llmgw_cmd_limitslots(cmd_parms *cmd, void *dc, const char *n);
+void llmgw_limits_register(void);           /* from register_hooks */
+int llmgw_limits_check(llmgw_req *q);       /* fixups: OK or the refusal status */
+void llmgw_limits_account(llmgw_req *q);    /* log_transaction: charge tokens/dollars */
+/* For the metrics handler: refusals per configured rule (llmgw_rate_limited_total{rule}),
+ * shared by all children and kept across graceful restarts; new keys refused because
+ * the counter table was full; requests decided without the Redis store. */
+typedef void (*llmgw_limits_rule_fn)(void *baton, const char *rule, apr_uint64_t refused);
+void llmgw_limits_each_rule(llmgw_limits_rule_fn fn, void *baton);
+apr_uint64_t llmgw_limits_table_full_total(void);
+apr_uint64_t llmgw_limits_store_errors_total(void);
+
+/* metrics and log fields (issue 10): mod_llmgw_metrics.c */
+#define LLMGW_METRICS_LABELS_SET 0x100u
+const char *llmgw_metrics_cmd_labels(cmd_parms *cmd, void *dc, int argc, char *const argv[]);
+const char *llmgw_metrics_cmd_max_series(cmd_parms *cmd, void *dc, const char *arg);
+int llmgw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+void llmgw_metrics_register(void);                  /* from register_hooks */
+void llmgw_metrics_log_transaction(llmgw_req *q);   /* counters + LLMGW_* environment */
+/* Counting API for other features (all children share the counts):
+ * - a request refused by a content rule is counted from q->blocked_rule in
+ *   log_transaction (unless its refusal status is 429: a rate-limit rule): set
+ *   q->blocked_rule, do not also call llmgw_metrics_blocked;
+ * - rate-limit refusals come from llmgw_limits_each_rule; llmgw_metrics_rate_limited
+ *   is for 429s by rules that table does not count (summed with it by rule name);
+ * - the audit sender reports batches acknowledged by auditd, and batches written to
+ *   (sign +1) or replayed from (sign -1) the spool; records are counted as lines. */
+void llmgw_metrics_rate_limited(const char *rule);
+void llmgw_metrics_blocked(const char *rule);
+void llmgw_metrics_audit_sent(const char *batch, apr_size_t len);
+void llmgw_metrics_audit_spooled(const char *batch, apr_size_t len, int sign);
+/* mod_llmgw_audit.c: the request's model (NULL when unknown) and cost, one figure for
+ * the audit record, the metrics and the access log. 1 with *pico set, 0 when no
+ * LLMGWPrice applies (warned once per model). */
+const char *llmgw_req_model(const llmgw_req *q);
+int llmgw_req_cost(const llmgw_req *q, int64_t *pico);
 
 /* helpers */
 llmgw_req *llmgw_req_get(const request_rec *r);

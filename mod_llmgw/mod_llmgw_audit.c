@@ -40,20 +40,35 @@ static int first_miss(const char *model)
     return old != h;
 }
 
-static void fill_cost(llmgw_record *rec, const llmgw_req *q)
+const char *llmgw_req_model(const llmgw_req *q)
+{
+    return q->info.model[0] ? q->info.model : (q->usage.model[0] ? q->usage.model : NULL);
+}
+
+/* Shared with the metrics and the access-log environment, so all show one figure. */
+int llmgw_req_cost(const llmgw_req *q, int64_t *pico)
 {
     const llmgw_price_table *t = &llmgw_registry_get()->prices;
-    const char *model = rec->model ? rec->model : "";
+    const char *model = llmgw_req_model(q);
+    *pico = 0;
+    if (!model)
+        model = "";
     if (q->prov->type == LLMGW_PT_HTTP)
-        return;
+        return 0;
     const llmgw_price *pr = llmgw_price_lookup(t, q->prov->name, model);
-    if (pr) {
-        rec->has_cost = llmgw_price_cost(pr, &q->usage, &rec->cost_pico) == 0;
-        return;
-    }
+    if (pr)
+        return llmgw_price_cost(pr, &q->usage, pico) == 0;
     if (llmgw_usage_total(&q->usage) > 0 && first_miss(model))
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, q->r, "llmgw: no LLMGWPrice for provider "
                       "%s model '%s': cost_usd is null", q->prov->name, model);
+    return 0;
+}
+
+static void fill_cost(llmgw_record *rec, const llmgw_req *q)
+{
+    int64_t pico;
+    rec->has_cost = llmgw_req_cost(q, &pico);
+    rec->cost_pico = rec->has_cost ? pico : 0;
 }
 
 static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_conf *sc)
@@ -69,7 +84,7 @@ static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_c
     rec->nroles = q->nroles;
     memcpy(rec->roles, q->roles, sizeof(rec->roles[0]) * (size_t)q->nroles);
     rec->provider = q->prov->name;
-    rec->model = q->info.model[0] ? q->info.model : (q->usage.model[0] ? q->usage.model : NULL);
+    rec->model = llmgw_req_model(q);
     rec->endpoint = q->endpoint;
     rec->status = r->status;
     rec->stream = q->info.stream || q->is_sse;
@@ -83,7 +98,9 @@ static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_c
     rec->blocked_rule = q->blocked_rule;
     rec->redactions = q->redactions;
     rec->node = node_name(r, sc);
-    if (sc->audit_bodies == 2) {
+    /* texts only of requests that went to the provider: a refused body may hold
+     * exactly what a block rule or the model policy kept from leaving */
+    if (sc->audit_bodies == 2 && !q->refuse_status && !q->blocked_rule) {
         apr_size_t max = sc->bodies_max ? sc->bodies_max : LLMGW_BODIES_MAX_DEFAULT;
         rec->prompt = q->body ? q->body : "";
         rec->prompt_len = q->body_len < max ? q->body_len : max;

@@ -152,6 +152,20 @@ static void ask_for_stream_usage(llmgw_req *q)
     }
 }
 
+/* Provider routes take JSON bodies: application/json or any +json type. A missing
+ * Content-Type is taken as JSON (the body is parsed anyway); anything else is 415
+ * before a byte of it is read. */
+static int json_media_type(const char *ct)
+{
+    if (!ct)
+        return 1;
+    size_t n = strcspn(ct, "; \t");
+    if (n == strlen("application/json") && !ap_cstr_casecmpn(ct, "application/json", n))
+        return 1;
+    return n > 5 && !ap_cstr_casecmpn(ct + n - 5, "+json", 5) &&
+           !ap_cstr_casecmpn(ct, "application/", 12);
+}
+
 int llmgw_read_body(llmgw_req *q, apr_off_t limit)
 {
     request_rec *r = q->r;
@@ -159,6 +173,10 @@ int llmgw_read_body(llmgw_req *q, apr_off_t limit)
         llmgw_request_info(q->prov->type, NULL, q->path, r->args, &q->info);
         return OK;
     }
+    if (q->prov->type != LLMGW_PT_HTTP && !json_media_type(apr_table_get(r->headers_in,
+                                                                          "Content-Type")))
+        return llmgw_refuse(q, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                            "request body must be JSON (Content-Type: application/json)");
     int rc = slurp(q, limit);
     if (rc != OK)
         return rc;
@@ -170,9 +188,17 @@ int llmgw_read_body(llmgw_req *q, apr_off_t limit)
         apr_pool_cleanup_register(r->pool, q->body_json, free_json, apr_pool_cleanup_null);
     }
     llmgw_request_info(q->prov->type, q->body_json, q->path, r->args, &q->info);
+    return OK;
+}
+
+/* Once policy has had its say (it may have rewritten q->body): the usage splice works on
+ * the final body, and the replay sends exactly that. */
+void llmgw_body_replay(llmgw_req *q)
+{
+    if (!q->body)
+        return;
     ask_for_stream_usage(q);
     install_replay(q);
-    return OK;
 }
 
 void llmgw_body_register(void)

@@ -40,6 +40,7 @@ void *llmgw_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     llmgw_dir_conf *base = basev, *add = addv;
     llmgw_dir_conf *c = apr_palloc(p, sizeof *c);
     *c = add->route_name ? *add : *base;
+    c->policy = llmgw_policy_merge(p, base->policy, add->policy);   /* policy (issue 5) */
     return c;
 }
 
@@ -68,6 +69,9 @@ void *llmgw_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     INHERIT(max_body);
     INHERIT(conv_header);
     INHERIT(node);
+    INHERIT(metrics_labels);        /* metrics (issue 10) */
+    INHERIT(metrics_max_series);
+    llmgw_identity_merge_srv(p, c, base, add);   /* LLMGWJWT, LLMGWClaim, LLMGWApacheClaim */
 #undef INHERIT
     return c;
 }
@@ -211,9 +215,6 @@ static const char *cmd_identity(cmd_parms *cmd, void *dc, int argc, char *const 
                 found = j;
         if (found < 0)
             return apr_psprintf(cmd->pool, "unknown identity source '%s'", argv[i]);
-        if (found == LLMGW_ID_JWT || found == LLMGW_ID_APACHE || found == LLMGW_ID_PASSTHROUGH)
-            return apr_psprintf(cmd->pool, "identity source '%s' is not available in this "
-                                "build yet (see README)", argv[i]);
         sc->identity[sc->nidentity++] = found;
     }
     return NULL;
@@ -338,6 +339,14 @@ const command_rec llmgw_cmds[] = {
     AP_INIT_TAKE_ARGV("LLMGWIdentity", cmd_identity, NULL, RSRC_CONF,
                       "identity sources in order: key jwt apache passthrough"),
     AP_INIT_TAKE1("LLMGWKeyFile", cmd_keyfile, NULL, RSRC_CONF, "gateway key file"),
+    /* identity (issue 4): handlers in mod_llmgw_jwt.c and mod_llmgw_auth.c */
+    AP_INIT_TAKE_ARGV("LLMGWJWT", llmgw_cmd_jwt, NULL, RSRC_CONF,
+                      "jwks=https://…|file:PATH issuer=ISS audience=AUD [algs=RS256,ES256] "
+                      "[leeway=60] [refresh=300]"),
+    AP_INIT_TAKE2("LLMGWClaim", llmgw_cmd_claim, NULL, RSRC_CONF,
+                  "user_id|email|roles|team CLAIM.PATH"),
+    AP_INIT_TAKE2("LLMGWApacheClaim", llmgw_cmd_apache_claim, NULL, RSRC_CONF,
+                  "email|roles|team env=VARIABLE|header=NAME"),
     AP_INIT_TAKE1("LLMGWAudit", cmd_audit, NULL, RSRC_CONF,
                   "llmgw-auditd address: unix:PATH or tcp:HOST:PORT"),
     AP_INIT_TAKE12("LLMGWAuditSpool", cmd_spool, NULL, RSRC_CONF,
@@ -349,6 +358,32 @@ const command_rec llmgw_cmds[] = {
                   "request header carrying the conversation id"),
     AP_INIT_TAKE1("LLMGWNode", cmd_node, NULL, RSRC_CONF,
                   "node name written to records (default: host name)"),
+    /* metrics (issue 10; mod_llmgw_metrics.c) */
+    AP_INIT_TAKE_ARGV("LLMGWMetricsLabels", llmgw_metrics_cmd_labels, NULL, RSRC_CONF,
+                      "labels of the metrics: provider model [user_id] [team]"),
+    AP_INIT_TAKE1("LLMGWMetricsMaxSeries", llmgw_metrics_cmd_max_series, NULL, RSRC_CONF,
+                  "label combinations kept before the overflow series (default 1000)"),
+    /* rate limits and budgets (issue 6): handlers in mod_llmgw_limits.c */
+    AP_INIT_TAKE_ARGV("LLMGWRateLimit", llmgw_cmd_ratelimit, NULL, RSRC_CONF,
+                      "NAME per=user|team|key|ip|global [route=NAME] [model=GLOB] "
+                      "requests=N|tokens=N|dollars=USD window=30s|5m|1h|1d|1mo"),
+    AP_INIT_TAKE_ARGV("LLMGWLimitStore", llmgw_cmd_limitstore, NULL, RSRC_CONF,
+                      "shm | redis://[:PASSWORD@]HOST:PORT[/DB] [failure=open|closed] "
+                      "[timeout=MS]"),
+    AP_INIT_TAKE1("LLMGWLimitSlots", llmgw_cmd_limitslots, NULL, RSRC_CONF,
+                  "rate-limit counters kept in shared memory (default 65536)"),
+    /* model, tool and content policy (issue 5): handlers in mod_llmgw_policy.c; server
+     * level and <Location>, merged as described there */
+    AP_INIT_TAKE_ARGV("LLMGWAllowModels", llmgw_cmd_allow_models, NULL, RSRC_CONF | ACCESS_CONF,
+                      "PRINCIPAL MODEL-GLOB... (PRINCIPAL: *, user:ID, team:NAME, role:NAME)"),
+    AP_INIT_TAKE_ARGV("LLMGWAllowTools", llmgw_cmd_allow_tools, NULL, RSRC_CONF | ACCESS_CONF,
+                      "PRINCIPAL TOOL-GLOB... (PRINCIPAL: *, user:ID, team:NAME, role:NAME)"),
+    AP_INIT_TAKE1("LLMGWToolPolicy", llmgw_cmd_tool_policy, NULL, RSRC_CONF | ACCESS_CONF,
+                  "reject (default: 403 naming the tool) or strip (remove forbidden tools)"),
+    AP_INIT_TAKE_ARGV("LLMGWRedact", llmgw_cmd_redact, NULL, RSRC_CONF | ACCESS_CONF,
+                      "NAME \"regex\"...: matches become [REDACTED:NAME]"),
+    AP_INIT_TAKE_ARGV("LLMGWBlock", llmgw_cmd_block, NULL, RSRC_CONF | ACCESS_CONF,
+                      "NAME \"regex\"...: a match refuses the request (400 naming NAME)"),
     {NULL}
 };
 

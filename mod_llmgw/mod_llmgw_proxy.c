@@ -93,6 +93,8 @@ int llmgw_translate_name(request_rec *r)
     const char *qkey = NULL;
     r->args = (char *)strip_key_param(r->pool, r->args, &qkey);
     q->client_key = qkey;
+    if (qkey)
+        llmgw_scrub_request_line(r);   /* %r in the access log must not show the key */
 
     r->filename = apr_pstrcat(r->pool, "proxy:", q->prov->url, q->path, NULL);
     r->proxyreq = PROXYREQ_REVERSE;
@@ -110,6 +112,12 @@ void llmgw_inject_credential(llmgw_req *q)
     /* uncompressed responses let the observer read usage; mod_deflate may still
      * compress toward the client */
     apr_table_unset(h, "Accept-Encoding");
+    if (q->passthrough_key) {   /* LLMGWIdentity passthrough: the client's own key */
+        apr_table_setn(h, q->prov->key_header,
+                       apr_pstrcat(q->r->pool, llmgw_ptype_key_prefix(q->prov->type),
+                                   q->passthrough_key, NULL));
+        return;
+    }
     if (q->prov->key_value)
         apr_table_setn(h, q->prov->key_header, q->prov->key_value);
 }

@@ -71,8 +71,10 @@ static void spool_or_drop(const char *data, apr_size_t len, const char *why)
 {
     apr_status_t rv = queue->spool ? llmgw_spool_write(queue->spool, data, len, queue->spool_max)
                                    : APR_ENOENT;
-    if (rv == APR_SUCCESS)
+    if (rv == APR_SUCCESS) {
+        llmgw_metrics_audit_spooled(data, len, +1);
         return;
+    }
     apr_uint64_t total = __atomic_add_fetch(&records_lost, count_lines(data, len),
                                             __ATOMIC_RELAXED);
     apr_time_t now = apr_time_now(), last = __atomic_load_n(&lost_logged_at, __ATOMIC_RELAXED);
@@ -243,6 +245,7 @@ static int post_batch(llmgw_queue *qu, const char *data, apr_size_t len)
     close(fd);
     if (status == 200) {
         log_rejected(qu, body, blen);
+        llmgw_metrics_audit_sent(data, len);
         return 1;
     }
     if (status >= 400 && status < 500) {
@@ -296,6 +299,7 @@ static int replay_spool(llmgw_queue *qu)
             return 0;
         }
         llmgw_spool_done(path);
+        llmgw_metrics_audit_spooled(qu->batch, len, -1);
         qu->healthy = 1;
         if (apr_time_now() >= until || queue_backlog(qu))
             return 1;

@@ -232,9 +232,16 @@ static void test_keys(void **state)
     n = llmgw_rl_key(&r, &w, NULL, buf, sizeof buf);
     assert_string_equal(buf, "llmgw:rl:user-budget:1mo:646:");
 
-    char longp[1000];
+    char longp[1000], other[LLMGW_RL_KEY_MAX];
     memset(longp, 'x', sizeof longp - 1);
     longp[sizeof longp - 1] = '\0';
+    n = llmgw_rl_key(&r, &w, longp, buf, sizeof buf);
+    assert_int_equal(n, strlen("llmgw:rl:user-budget:1mo:646:sha256:") + 64);
+    longp[900] = 'y';               /* same 300-byte prefix, another principal */
+    llmgw_rl_key(&r, &w, longp, other, sizeof other);
+    assert_string_not_equal(buf, other);
+    memset(longp, 'x', sizeof longp - 1);
+    longp[LLMGW_RL_PRINCIPAL_MAX] = '\0';   /* exactly the maximum: kept as it is */
     n = llmgw_rl_key(&r, &w, longp, buf, sizeof buf);
     assert_int_equal(n, strlen("llmgw:rl:user-budget:1mo:646:") + LLMGW_RL_PRINCIPAL_MAX);
 

@@ -16,6 +16,7 @@ import time
 import urllib.request
 
 from .pgcluster import PgCluster, free_port
+from . import sanitizer   # LLMGW_SANITIZE=1: ASan runtime preloaded into apache2 (issue 8)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 BUILD = os.environ.get("LLMGW_BUILD_DIR", ROOT)
@@ -233,7 +234,7 @@ LLMGWProvider azure type=azure url=http://127.0.0.1:{m['azure']} key=env:AZURE_O
         for flavour, var in KEY_ENV.items():
             if flavour not in self.real:
                 env[var] = PROVIDER_KEYS[flavour]
-        return env
+        return sanitizer.apache_env(env, os.path.join(BUILD, ".libs", "mod_llmgw.so"))
 
     def ctl(self, *args, check=True):
         return subprocess.run([APACHE, "-f", self.conf, *args], env=self.env(),

@@ -1,0 +1,470 @@
+/* test_redact.c — cmocka tests for llmgw_redact: pattern compilation (errors with the
+ * user's offsets, leading verbs), rule names, one-text scans (redaction counts, several
+ * matches and rules, empty matches, multi-byte text, blocks, invalid UTF-8), the limits
+ * (a catastrophic pattern fails fast; a slow-everywhere pattern stops at the deadline),
+ * every request shape of every provider with non-text parts untouched, and the
+ * re-serialised body (numbers and key order kept). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "llmgw_redact.h"
+
+/* ---- a malloc arena standing in for the request pool ---------------------------------- */
+
+typedef struct {
+    void **ptrs;
+    size_t n, cap;
+} arena;
+
+static void *arena_fn(void *ctx, size_t n)
+{
+    arena *a = ctx;
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->ptrs = realloc(a->ptrs, a->cap * sizeof *a->ptrs);
+    }
+    return a->ptrs[a->n++] = malloc(n ? n : 1);
+}
+
+static void arena_free(arena *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->ptrs[i]);
+    free(a->ptrs);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- rules: the spec's example plus an email rule -------------------------------------- */
+
+typedef struct {
+    llmgw_rx *rx[8];
+    llmgw_content_rule redact[2], block[1];
+    llmgw_content_rules rules;
+    arena ar;
+    llmgw_alloc alloc;
+} fixture;
+
+static llmgw_rx *compile(const char *p)
+{
+    char err[256];
+    llmgw_rx *rx = llmgw_rx_compile(p, err, sizeof err);
+    if (!rx)
+        fail_msg("pattern %s: %s", p, err);
+    return rx;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->rx[0] = compile("\\b\\d{3}-\\d{2}-\\d{4}\\b");
+    f->rx[1] = compile("\\b\\d{16}\\b");
+    f->rx[2] = compile("[a-z]+@example\\.com");
+    f->rx[3] = compile("confidential");
+    f->rx[4] = compile("(?i)internal only");
+    f->redact[0] = (llmgw_content_rule){"pii-protection", f->rx, 2};
+    f->redact[1] = (llmgw_content_rule){"email", f->rx + 2, 1};
+    f->block[0] = (llmgw_content_rule){"block-sensitive-topics", f->rx + 3, 2};
+    f->rules = (llmgw_content_rules){f->redact, 2, f->block, 1};
+    f->alloc = (llmgw_alloc){arena_fn, &f->ar};
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    for (int i = 0; i < 8; i++)
+        llmgw_rx_free(f->rx[i]);
+    arena_free(&f->ar);
+    free(f);
+    return 0;
+}
+
+static void test_compile(void **state)
+{
+    char err[256];
+    assert_null(llmgw_rx_compile("a(b", err, sizeof err));
+    assert_non_null(strstr(err, "offset 3"));
+    assert_null(llmgw_rx_compile("x{2,1}", err, sizeof err));
+    assert_non_null(strstr(err, "offset"));
+    /* leading verbs stay first; error offsets are the user's */
+    llmgw_rx *rx = llmgw_rx_compile("(*UCP)(*LIMIT_MATCH=1000)\\w+", err, sizeof err);
+    assert_non_null(rx);
+    llmgw_rx_free(rx);
+    assert_null(llmgw_rx_compile("(*UCP)ab(", err, sizeof err));
+    assert_non_null(strstr(err, "offset 9"));
+    rx = llmgw_rx_compile("plain", err, sizeof err);
+    assert_true(llmgw_rx_is_jit(rx));
+    llmgw_rx_free(rx);
+    llmgw_rx_free(NULL);
+}
+
+static void test_rule_names(void **state)
+{
+    assert_true(llmgw_rule_name_ok("pii-protection"));
+    assert_true(llmgw_rule_name_ok("a.b_C-9"));
+    assert_false(llmgw_rule_name_ok(""));
+    assert_false(llmgw_rule_name_ok(NULL));
+    assert_false(llmgw_rule_name_ok("has space"));
+    assert_false(llmgw_rule_name_ok("quote\""));
+    assert_false(llmgw_rule_name_ok("brack]et"));
+    char longname[LLMGW_RULE_NAME_MAX + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_false(llmgw_rule_name_ok(longname));
+    longname[LLMGW_RULE_NAME_MAX] = '\0';
+    assert_true(llmgw_rule_name_ok(longname));
+}
+
+static const char *scan1(fixture *f, llmgw_scan *s, const char *text, llmgw_scan_status want)
+{
+    const char *out;
+    size_t n;
+    llmgw_scan_init(s, &f->rules, &f->alloc);
+    assert_int_equal(llmgw_scan_text(s, text, strlen(text), &out, &n), want);
+    if (want == LLMGW_SCAN_OK)
+        assert_int_equal(strlen(out), n);
+    return out;
+}
+
+static void test_redact_text(void **state)
+{
+    fixture *f = *state;
+    llmgw_scan s;
+    const char *in = "ssn 123-45-6789 and 987-65-4321, card 4111111111111111, "
+                     "mail bob@example.com, not 1234-56-7890 or 41111111111111112";
+    const char *out = scan1(f, &s, in, LLMGW_SCAN_OK);
+    assert_string_equal(out, "ssn [REDACTED:pii-protection] and [REDACTED:pii-protection], "
+                             "card [REDACTED:pii-protection], mail [REDACTED:email], "
+                             "not 1234-56-7890 or 41111111111111112");
+    assert_int_equal(s.redactions, 4);
+    assert_int_equal(s.texts, 1);
+    /* nothing to redact: the very same text comes back, nothing counted */
+    in = "nothing to see here";
+    assert_ptr_equal(scan1(f, &s, in, LLMGW_SCAN_OK), in);
+    assert_int_equal(s.redactions, 0);
+    /* at the edges, and multi-byte characters around */
+    out = scan1(f, &s, "123-45-6789", LLMGW_SCAN_OK);
+    assert_string_equal(out, "[REDACTED:pii-protection]");
+    out = scan1(f, &s, "日本 123-45-6789 ü", LLMGW_SCAN_OK);
+    assert_string_equal(out, "日本 [REDACTED:pii-protection] ü");
+    out = scan1(f, &s, "", LLMGW_SCAN_OK);
+    assert_string_equal(out, "");
+}
+
+static void test_empty_matches_replace_nothing(void **state)
+{
+    fixture *f = *state;
+    llmgw_rx *rx = compile("x*");
+    llmgw_content_rule r = {"xs", &rx, 1};
+    llmgw_content_rules rules = {&r, 1, NULL, 0};
+    llmgw_scan s;
+    const char *out;
+    size_t n;
+    llmgw_scan_init(&s, &rules, &f->alloc);
+    assert_int_equal(llmgw_scan_text(&s, "aé xx b", strlen("aé xx b"), &out, &n),
+                     LLMGW_SCAN_OK);
+    assert_string_equal(out, "aé [REDACTED:xs] b");
+    assert_int_equal(s.redactions, 1);
+    llmgw_rx_free(rx);
+}
+
+static void test_block(void **state)
+{
+    fixture *f = *state;
+    llmgw_scan s;
+    scan1(f, &s, "this is confidential, 123-45-6789", LLMGW_SCAN_BLOCKED);
+    assert_string_equal(s.rule, "block-sensitive-topics");
+    scan1(f, &s, "for INTERNAL ONLY use", LLMGW_SCAN_BLOCKED);
+    assert_string_equal(s.rule, "block-sensitive-topics");
+    scan1(f, &s, "Confidential", LLMGW_SCAN_OK);   /* case-sensitive unless (?i) */
+}
+
+static void test_invalid_utf8_fails(void **state)
+{
+    fixture *f = *state;
+    llmgw_scan s;
+    const char bad[] = "abc \xc3\x28 123-45-6789";
+    const char *out;
+    size_t n;
+    llmgw_scan_init(&s, &f->rules, &f->alloc);
+    assert_int_equal(llmgw_scan_text(&s, bad, sizeof bad - 1, &out, &n), LLMGW_SCAN_FAILED);
+    assert_non_null(s.rule);
+    assert_true(s.error < 0);
+}
+
+/* CPU time of this thread: what the scan's budget counts, unaffected by other load */
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static char *repeat(const char *unit, size_t len)
+{
+    char *s = malloc(len + 1);
+    size_t k = strlen(unit);
+    for (size_t i = 0; i < len; i++)
+        s[i] = unit[i % k];
+    s[len] = '\0';
+    return s;
+}
+
+/* Exponential backtracking at one position: the per-position limit ends it at once. */
+static void test_catastrophic_pattern_fails_fast(void **state)
+{
+    fixture *f = *state;
+    llmgw_rx *rx = compile("(a+)+$");
+    llmgw_content_rule r = {"evil", &rx, 1};
+    llmgw_content_rules rules = {NULL, 0, &r, 1};
+    char *text = repeat("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", 100000);
+    llmgw_scan s;
+    const char *out;
+    size_t n;
+    llmgw_scan_init(&s, &rules, &f->alloc);
+    double t = cpu_seconds();
+    assert_int_equal(llmgw_scan_text(&s, text, strlen(text), &out, &n), LLMGW_SCAN_FAILED);
+    assert_true(cpu_seconds() - t < 2.0);      /* in fact well under a millisecond */
+    assert_string_equal(s.rule, "evil");
+    char why[128];
+    llmgw_rx_strerror(s.error, why, sizeof why);
+    assert_non_null(strstr(why, "limit"));
+    free(text);
+    llmgw_rx_free(rx);
+}
+
+/* Below the per-position limit everywhere (2^15 paths per position): without the
+ * deadline this needs about 13 s of CPU over 1 MB; with it, about the budget. */
+static void test_slow_everywhere_pattern_hits_the_deadline(void **state)
+{
+    fixture *f = *state;
+    llmgw_rx *rx = compile("(a+)+$");
+    llmgw_content_rule r = {"slow", &rx, 1};
+    llmgw_content_rules rules = {&r, 1, NULL, 0};
+    char *text = repeat("aaaaaaaaaaaaaaab", 1000000);
+    llmgw_scan s;
+    const char *out;
+    size_t n;
+    llmgw_scan_init(&s, &rules, &f->alloc);
+    double t = cpu_seconds();
+    assert_int_equal(llmgw_scan_text(&s, text, strlen(text), &out, &n), LLMGW_SCAN_FAILED);
+    /* budget: 50 ms + 1 MB x 100 ns = 150 ms, plus at most 32 positions of overrun */
+    assert_true(cpu_seconds() - t < 3.0);
+    assert_string_equal(s.rule, "slow");
+    char why[128];
+    llmgw_rx_strerror(s.error, why, sizeof why);
+    assert_string_equal(why, "time budget exceeded");
+    free(text);
+    llmgw_rx_free(rx);
+}
+
+/* ---- whole requests ------------------------------------------------------------------- */
+
+static json_t *load(const char *s)
+{
+    json_error_t e;
+    json_t *j = json_loads(s, 0, &e);
+    if (!j)
+        fail_msg("bad test JSON: %s", e.text);
+    return j;
+}
+
+static void assert_json(json_t *j, const char *expect)
+{
+    json_t *e = load(expect);
+    char *a = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    char *b = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    json_decref(e);
+}
+
+#define SSN "123-45-6789"
+#define R "[REDACTED:pii-protection]"
+
+static void request_case(fixture *f, llmgw_ptype t, const char *in, const char *out,
+                         int redactions)
+{
+    json_t *j = load(in);
+    llmgw_scan s;
+    llmgw_scan_init(&s, &f->rules, &f->alloc);
+    assert_int_equal(llmgw_scan_request(&s, t, j), LLMGW_SCAN_OK);
+    assert_json(j, out);
+    assert_int_equal(s.redactions, redactions);
+    json_decref(j);
+}
+
+static void test_openai_chat_shapes(void **state)
+{
+    request_case(*state, LLMGW_PT_OPENAI,
+                 "{\"model\":\"gpt-4o\",\"messages\":["
+                 "{\"role\":\"system\",\"content\":\"sys " SSN "\"},"
+                 "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"part " SSN "\"},"
+                 "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64," SSN "\"}}]},"
+                 "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\","
+                 "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"" SSN "\"}}]},"
+                 "{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"tool " SSN "\"}],"
+                 "\"temperature\":0.7}",
+                 "{\"model\":\"gpt-4o\",\"messages\":["
+                 "{\"role\":\"system\",\"content\":\"sys " R "\"},"
+                 "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"part " R "\"},"
+                 "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64," SSN "\"}}]},"
+                 "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\","
+                 "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"" SSN "\"}}]},"
+                 "{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"tool " R "\"}],"
+                 "\"temperature\":0.7}", 3);
+}
+
+static void test_openai_responses_shapes(void **state)
+{
+    request_case(*state, LLMGW_PT_OPENAI,
+                 "{\"model\":\"gpt-4o\",\"instructions\":\"ins " SSN "\",\"input\":\"in " SSN "\"}",
+                 "{\"model\":\"gpt-4o\",\"instructions\":\"ins " R "\",\"input\":\"in " R "\"}", 2);
+    request_case(*state, LLMGW_PT_OPENAI,
+                 "{\"input\":[{\"role\":\"user\",\"content\":\"s " SSN "\"},"
+                 "{\"type\":\"message\",\"role\":\"user\",\"content\":["
+                 "{\"type\":\"input_text\",\"text\":\"t " SSN "\"},"
+                 "{\"type\":\"input_image\",\"image_url\":\"" SSN "\"}]},"
+                 "{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\",\"arguments\":\"" SSN "\"},"
+                 "{\"type\":\"function_call_output\",\"call_id\":\"c\",\"output\":\"o " SSN "\"}]}",
+                 "{\"input\":[{\"role\":\"user\",\"content\":\"s " R "\"},"
+                 "{\"type\":\"message\",\"role\":\"user\",\"content\":["
+                 "{\"type\":\"input_text\",\"text\":\"t " R "\"},"
+                 "{\"type\":\"input_image\",\"image_url\":\"" SSN "\"}]},"
+                 "{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\",\"arguments\":\"" SSN "\"},"
+                 "{\"type\":\"function_call_output\",\"call_id\":\"c\",\"output\":\"o " R "\"}]}", 3);
+    /* embeddings and legacy completions */
+    request_case(*state, LLMGW_PT_OPENAI_COMPAT,
+                 "{\"input\":[\"a " SSN "\",\"b\",[1,2,3]],\"prompt\":[\"p " SSN "\"]}",
+                 "{\"input\":[\"a " R "\",\"b\",[1,2,3]],\"prompt\":[\"p " R "\"]}", 2);
+}
+
+static void test_anthropic_shapes(void **state)
+{
+    request_case(*state, LLMGW_PT_ANTHROPIC,
+                 "{\"model\":\"claude\",\"system\":\"sys " SSN "\",\"messages\":["
+                 "{\"role\":\"user\",\"content\":\"plain " SSN "\"}]}",
+                 "{\"model\":\"claude\",\"system\":\"sys " R "\",\"messages\":["
+                 "{\"role\":\"user\",\"content\":\"plain " R "\"}]}", 2);
+    request_case(*state, LLMGW_PT_ANTHROPIC,
+                 "{\"system\":[{\"type\":\"text\",\"text\":\"s " SSN "\",\"cache_control\":{\"type\":\"ephemeral\"}}],"
+                 "\"messages\":[{\"role\":\"user\",\"content\":["
+                 "{\"type\":\"text\",\"text\":\"b " SSN "\"},"
+                 "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"" SSN "\"}},"
+                 "{\"type\":\"document\",\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":\"d " SSN "\"}}]},"
+                 "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"" SSN "\",\"signature\":\"x\"},"
+                 "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"q\":\"" SSN "\"}}]},"
+                 "{\"role\":\"user\",\"content\":["
+                 "{\"type\":\"tool_result\",\"tool_use_id\":\"t\",\"content\":\"r " SSN "\"},"
+                 "{\"type\":\"tool_result\",\"tool_use_id\":\"u\",\"content\":["
+                 "{\"type\":\"text\",\"text\":\"rb " SSN "\"},{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"data\":\"" SSN "\"}}]}]}]}",
+                 "{\"system\":[{\"type\":\"text\",\"text\":\"s " R "\",\"cache_control\":{\"type\":\"ephemeral\"}}],"
+                 "\"messages\":[{\"role\":\"user\",\"content\":["
+                 "{\"type\":\"text\",\"text\":\"b " R "\"},"
+                 "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"" SSN "\"}},"
+                 "{\"type\":\"document\",\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":\"d " R "\"}}]},"
+                 "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"" SSN "\",\"signature\":\"x\"},"
+                 "{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"q\":\"" SSN "\"}}]},"
+                 "{\"role\":\"user\",\"content\":["
+                 "{\"type\":\"tool_result\",\"tool_use_id\":\"t\",\"content\":\"r " R "\"},"
+                 "{\"type\":\"tool_result\",\"tool_use_id\":\"u\",\"content\":["
+                 "{\"type\":\"text\",\"text\":\"rb " R "\"},{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"data\":\"" SSN "\"}}]}]}]}",
+                 5);
+}
+
+static void test_gemini_shapes(void **state)
+{
+    request_case(*state, LLMGW_PT_GEMINI,
+                 "{\"systemInstruction\":{\"parts\":[{\"text\":\"si " SSN "\"}]},"
+                 "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"c " SSN "\"},"
+                 "{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"" SSN "\"}}]},"
+                 "{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{\"a\":\"" SSN "\"}}}]}],"
+                 "\"generationConfig\":{\"temperature\":0.3}}",
+                 "{\"systemInstruction\":{\"parts\":[{\"text\":\"si " R "\"}]},"
+                 "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"c " R "\"},"
+                 "{\"inlineData\":{\"mimeType\":\"image/png\",\"data\":\"" SSN "\"}}]},"
+                 "{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{\"a\":\"" SSN "\"}}}]}],"
+                 "\"generationConfig\":{\"temperature\":0.3}}", 2);
+    request_case(*state, LLMGW_PT_GEMINI,
+                 "{\"system_instruction\":{\"parts\":[{\"text\":\"si " SSN "\"}]},"
+                 "\"content\":{\"parts\":[{\"text\":\"e " SSN "\"}]},"
+                 "\"requests\":[{\"model\":\"m\",\"content\":{\"parts\":[{\"text\":\"b " SSN "\"}]}}],"
+                 "\"generateContentRequest\":{\"contents\":[{\"parts\":[{\"text\":\"g " SSN "\"}]}]}}",
+                 "{\"system_instruction\":{\"parts\":[{\"text\":\"si " R "\"}]},"
+                 "\"content\":{\"parts\":[{\"text\":\"e " R "\"}]},"
+                 "\"requests\":[{\"model\":\"m\",\"content\":{\"parts\":[{\"text\":\"b " R "\"}]}}],"
+                 "\"generateContentRequest\":{\"contents\":[{\"parts\":[{\"text\":\"g " R "\"}]}]}}", 4);
+}
+
+static void test_request_block_stops(void **state)
+{
+    fixture *f = *state;
+    json_t *j = load("{\"messages\":[{\"role\":\"user\",\"content\":\"" SSN "\"},"
+                     "{\"role\":\"user\",\"content\":\"strictly confidential\"}]}");
+    llmgw_scan s;
+    llmgw_scan_init(&s, &f->rules, &f->alloc);
+    assert_int_equal(llmgw_scan_request(&s, LLMGW_PT_OPENAI, j), LLMGW_SCAN_BLOCKED);
+    assert_string_equal(s.rule, "block-sensitive-topics");
+    json_decref(j);
+    /* no rules: nothing is scanned, nothing allocated */
+    llmgw_content_rules none = {0};
+    size_t before = f->ar.n;
+    j = load("{\"messages\":[{\"role\":\"user\",\"content\":\"confidential\"}]}");
+    llmgw_scan_init(&s, &none, &f->alloc);
+    assert_int_equal(llmgw_scan_request(&s, LLMGW_PT_OPENAI, j), LLMGW_SCAN_OK);
+    assert_int_equal(s.texts, 0);
+    assert_int_equal(f->ar.n, before);
+    json_decref(j);
+}
+
+static void test_dump_keeps_numbers_and_order(void **state)
+{
+    fixture *f = *state;
+    const char *in = "{\"model\":\"m\",\"temperature\":0.7,\"top_p\":0.1,\"n\":3,"
+                     "\"big\":123456789012345678,\"tiny\":1e-300,\"third\":0.3333333333333333,"
+                     "\"s\":\"\\u00e9\\n\\\"\",\"arr\":[1.5,null,true]}";
+    json_t *j = load(in);
+    size_t n;
+    char *out = llmgw_json_dump_alloc(j, &f->alloc, 16, &n);
+    assert_non_null(out);
+    assert_int_equal(strlen(out), n);
+    assert_int_equal(strncmp(out, "{\"model\":\"m\",\"temperature\":", 27), 0);
+    json_t *back = load(out);
+    assert_true(json_equal(j, back));     /* every number parses back to the same value */
+    assert_true(json_real_value(json_object_get(back, "temperature")) == 0.7);
+    assert_true(json_real_value(json_object_get(back, "third")) == 0.3333333333333333);
+    json_decref(back);
+    json_decref(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compile),
+        cmocka_unit_test(test_rule_names),
+        cmocka_unit_test_setup_teardown(test_redact_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_matches_replace_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_utf8_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catastrophic_pattern_fails_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_everywhere_pattern_hits_the_deadline, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_openai_chat_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_openai_responses_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_anthropic_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gemini_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_block_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dump_keeps_numbers_and_order, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
