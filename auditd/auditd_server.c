@@ -431,15 +431,19 @@ static void start_workers(const auditd_options *o, int listen_fd, auditd_db *fir
     }
 }
 
-/* Stops taking requests, waits for the in-flight ones to answer, then closes. */
-static void stop(int listen_fd, int n)
+/* Stops taking requests, waits for the in-flight ones to answer, then closes. A socket
+ * systemd passed in is left alone: shutdown() would break it for systemd itself, which
+ * keeps listening on it for our successor; workers blocked in accept() on it simply end
+ * with the process. */
+static void stop(int listen_fd, int own_socket, int n)
 {
     worker *ws = workers;
     int64_t deadline = auditd_now_ms() + STOP_GRACE_MS;
     int left;
     __atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
     FCGX_ShutdownPending();
-    shutdown(listen_fd, SHUT_RDWR);   /* wakes workers blocked in accept() */
+    if (own_socket)
+        shutdown(listen_fd, SHUT_RDWR);   /* wakes workers blocked in accept() */
     for (;;) {
         pthread_mutex_lock(&state_lock);
         int idle = busy == 0 || auditd_now_ms() > deadline;
@@ -485,7 +489,7 @@ int auditd_serve(const auditd_options *o, int listen_fd)
 
     sigwait(&set, &sig);
     log_info("%s received: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    stop(listen_fd, o->threads);
+    stop(listen_fd, o->listen != NULL, o->threads);
     log_info("stopped");
     return 0;
 }

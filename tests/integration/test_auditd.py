@@ -427,7 +427,7 @@ def test_systemd_socket_activation(pg, tmp_path):
         ["bash", "-c", 'export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0" "$@" 3<&%d %d<&-' % (fd, fd),
          str(AUDITD), "--db", pg.dsn, "--threads", "2"],
         pass_fds=(fd,), stderr=open(tmp_path / "auditd.log", "w"))
-    sock.close()
+    # like systemd, this process keeps the listening socket open across the daemon's life
     try:
         addr = "unix:" + path
         deadline = time.time() + 10
@@ -442,6 +442,13 @@ def test_systemd_socket_activation(pg, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(20)
+    try:
+        # the socket still accepts for the next daemon systemd would start
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.connect(path)
+        probe.close()
+    finally:
+        sock.close()
         os.unlink(path)
     log = (tmp_path / "auditd.log").read_text()
     assert code == 0, log

@@ -63,9 +63,10 @@ static const llmgw_jwt_policy POLICY = {
 static char *payload(long long exp_off, const char *extra)
 {
     static char buf[40000];
-    snprintf(buf, sizeof buf, "{\"sub\":\"alice\",\"iss\":\"https://idp.example\","
-             "\"aud\":\"llmgw\",\"exp\":%lld%s%s}", NOW + exp_off, extra ? "," : "",
-             extra ? extra : "");
+    int n = snprintf(buf, sizeof buf, "{\"sub\":\"alice\",\"iss\":\"https://idp.example\","
+                     "\"aud\":\"llmgw\",\"exp\":%lld%s%s}", NOW + exp_off, extra ? "," : "",
+                     extra ? extra : "");
+    assert_true(n > 0 && (size_t)n < sizeof buf);
     return buf;
 }
 
