@@ -133,9 +133,13 @@ export function expectCount(actual, expected, what) {
 }
 
 /** The deltas of a stream arrived spread out in time, not in one buffered lump. */
+/* Arrival-time spreads depend on the client being scheduled promptly, so the check is
+ * opt-in (LLMGW_CHECK_INCREMENTAL=1); the integration suite proves unbuffered delivery
+ * deterministically with the mock's x-mock-gate (tests/integration/test_proxy.py). */
+const CHECK_INCREMENTAL = E.LLMGW_CHECK_INCREMENTAL === '1';
 export function expectIncremental(times, what) {
   assert.ok(times.length >= 2, `${what}: more than one delta (got ${times.length})`);
-  if (!EXACT || STREAM_DELAY_MS <= 0) return;
+  if (!CHECK_INCREMENTAL || !EXACT || STREAM_DELAY_MS <= 0) return;
   const span = times[times.length - 1] - times[0];
   const min = STREAM_DELAY_MS * (times.length - 1) * 0.5;
   assert.ok(span >= min,

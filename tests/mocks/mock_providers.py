@@ -113,6 +113,8 @@ Control endpoints on every port, no key needed:
                         connection, so "connections" is exact: N requests over one reused
                         upstream connection count 1.
   GET  /_mock/usage     the usage table and reply texts (the rules above, as JSON)
+  POST /_mock/gate/NAME opens the gate of a stream sent with request header
+                        x-mock-gate: NAME (held after its first event, at most 15 s)
 """
 
 import argparse
@@ -231,6 +233,7 @@ class MockServer(ThreadingHTTPServer):
         self.opts = opts
         self.lock = threading.Lock()
         self.records = []
+        self.gates = {}
         self.epoch = 0
         self.tcp_connections = 0
         self.connections = 0
@@ -426,6 +429,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, st)
         if p == "/_mock/usage" and self.command == "GET":
             return self.send_json(200, {"usage": USAGE, "texts": TEXTS})
+        if p.startswith("/_mock/gate/") and self.command == "POST":
+            with srv.lock:
+                ev = srv.gates.setdefault(p[len("/_mock/gate/"):], threading.Event())
+            ev.set()
+            return self.send_json(200, {"ok": True})
         return self.send_json(404, {"error": "unknown control endpoint"})
 
     # ---------------------------------------------------------------- output
@@ -496,9 +504,22 @@ class Handler(BaseHTTPRequestHandler):
                 pass
         return self.server.opts.delay_ms / 1000.0
 
+    def wait_gate(self):
+        """x-mock-gate: NAME holds the stream after its first event until a client
+        calls POST /_mock/gate/NAME (at most 15 s): a test that must see the first
+        event before the gate opens proves the path in between does not buffer."""
+        name = self.headers.get("x-mock-gate")
+        if not name:
+            return
+        with self.server.lock:
+            ev = self.server.gates.setdefault(name, threading.Event())
+        ev.wait(15)
+
     def write_raw(self, data):
         if isinstance(data, str):
             data = data.encode()
+        if self.events_sent == 1:
+            self.wait_gate()
         if self.events_sent:
             delay = self.stream_delay()
             if delay:
