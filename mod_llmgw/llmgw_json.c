@@ -72,6 +72,11 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+size_t llmgw_utf8_seq(const unsigned char *s, size_t n)
+{
+    return utf8_seq(s, n);
+}
+
 /* Input bytes are taken up to max_bytes (never splitting a sequence); control
  * characters are escaped and invalid UTF-8 becomes U+FFFD, so the output is always
  * valid JSON whatever a client put in a header. Worst case 6 output bytes per input. */

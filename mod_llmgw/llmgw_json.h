@@ -25,6 +25,10 @@ void llmgw_sbuf_json_str(llmgw_sbuf *b, const char *s, size_t max_bytes);
  * bodies are measured before they are parsed. */
 int llmgw_json_depth_ok(const char *s, size_t n, int max);
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes, n >= 1), 0 when invalid:
+ * no overlong forms, no surrogates, nothing above U+10FFFF (jansson's rules). */
+size_t llmgw_utf8_seq(const unsigned char *s, size_t n);
+
 /* NUL-terminates and returns the length (0 on overflow). */
 size_t llmgw_sbuf_finish(llmgw_sbuf *b);
 

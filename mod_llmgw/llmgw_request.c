@@ -10,6 +10,14 @@
 json_t *llmgw_request_parse(const char *body, size_t len, char *err, size_t errcap)
 {
     json_error_t je;
+    /* jansson 2.14 steps over a NUL byte that follows a literal or a number
+     * ('{"stream":true\0,...}' parses), so the gateway would accept and forward a body
+     * no other parser accepts; valid JSON never holds a raw NUL (found by fuzz_request) */
+    const char *nul = memchr(body, '\0', len);
+    if (nul) {
+        snprintf(err, errcap, "malformed JSON: NUL byte at offset %zu", (size_t)(nul - body));
+        return NULL;
+    }
     if (!llmgw_json_depth_ok(body, len, LLMGW_MAX_JSON_DEPTH)) {
         snprintf(err, errcap, "JSON nesting deeper than %d", LLMGW_MAX_JSON_DEPTH);
         return NULL;

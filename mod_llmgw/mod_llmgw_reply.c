@@ -82,6 +82,13 @@ static apr_status_t error_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         r->status = HTTP_BAD_GATEWAY;
         r->status_line = ap_get_status_line(HTTP_BAD_GATEWAY);
     }
+    /* mod_proxy_http answers 502 when the provider stays silent past its timeout and
+     * leaves the note "proxy_timedout": to the client that is a gateway timeout */
+    if (r->status == HTTP_BAD_GATEWAY && !q->refuse_status &&
+        apr_table_get(r->notes, "proxy_timedout")) {
+        r->status = HTTP_GATEWAY_TIME_OUT;
+        r->status_line = ap_get_status_line(HTTP_GATEWAY_TIME_OUT);
+    }
     const char *msg = q->refuse_status == r->status && q->refuse_message
                           ? q->refuse_message : default_message(r->status);
     char *body = apr_palloc(r->pool, 2048);

@@ -6,6 +6,7 @@
  *
  * Input: [numbers x24] fields separated by NUL: request_id user email team provider
  * model endpoint conversation_id client_ip blocked_rule node prompt completion roles...
+ * (request_id only seeds the 32 hex digits the module makes).
  * Invariants: the record always fits its line, is one line of valid JSON, and auditd
  * accepts it (numbers are generated within the ranges the module produces); strings
  * that are valid UTF-8 within the module's limits come back byte for byte; an error
@@ -82,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.cost_pico = (int64_t)((uint64_t)fuzz_u16(&in) << 32 | (uint64_t)fuzz_u16(&in) << 16 |
                             fuzz_u16(&in));
     r.latency_ms = fuzz_u16(&in);
-    r.ttft_ms = fuzz_byte(&in) & 1 ? -1 : fuzz_u16(&in);
+    r.ttft_ms = fuzz_u16(&in);      /* the module writes 0 when unknown, never -1 */
     r.redactions = fuzz_byte(&in);
 
     const char **f[] = {&r.request_id, &r.user, &r.email, &r.team, &r.provider, &r.model,
@@ -93,8 +94,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *v = fuzz_field(&in, &ar, '\0', NULL);
         *f[i] = (nulls >> i & 1) && i ? NULL : v;
     }
-    if (!r.request_id[0])
-        r.request_id = "rid";           /* the module always has one */
+    /* the module makes the id itself: 32 hex digits (llmgw_new_request_id) */
+    char rid[33];
+    for (int i = 0; i < 32; i++)
+        rid[i] = "0123456789abcdef"[(r.request_id[i % (strlen(r.request_id) + 1)] + i) & 15];
+    rid[32] = '\0';
+    r.request_id = rid;
     r.prompt_len = r.prompt ? strlen(r.prompt) : 0;
     r.completion_len = r.completion ? strlen(r.completion) : 0;
     while (in.n && r.nroles < LLMGW_RECORD_MAX_ROLES)

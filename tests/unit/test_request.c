@@ -150,6 +150,20 @@ static void test_parse_malformed(void **state)
     parse_bad("{\"a\":1}\0{", 9, "malformed JSON");
 }
 
+/* jansson skips a NUL right after a literal or a number; such a body is not JSON to any
+ * other parser and must not pass (tests/fuzz/regressions/request) */
+static void test_parse_nul_after_literal(void **state)
+{
+#define B(lit) {lit, sizeof lit - 1}
+    static const struct { const char *s; size_t n; } bad[] = {
+        B("{\"stream\": true\0,\"model\":\"x\"}"), B("{\"n\":1\0}"),
+        B("{\"a\":null\0,\"b\":false}"), B("{\"a\":\"x\0\"}"), B("\0{}"),
+    };
+#undef B
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        parse_bad(bad[i].s, bad[i].n, "NUL byte");
+}
+
 static void test_parse_not_object(void **state)
 {
     parse_bad("[1,2,3]", 7, "JSON object");
@@ -603,6 +617,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_parse_valid),
         T(test_parse_malformed),
+        T(test_parse_nul_after_literal),
         T(test_parse_not_object),
         T(test_parse_duplicates),
         T(test_parse_depth),

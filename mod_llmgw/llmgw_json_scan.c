@@ -1,0 +1,462 @@
+/* llmgw_json_scan.c — a validating JSON scanner that finds root members without
+ * building anything, and a builder of jansson values for spans it validated (see the
+ * header for why). The scanner's verdicts follow jansson 2.14's json_loadb(…, 0):
+ * its lexer and parser were read rule by rule (tokens, escapes, surrogates, UTF-8,
+ * NUL, numbers, EOF check), and tests/unit/test_json_scan.c compares the two on
+ * thousands of mutated bodies. Part of libllmgw. */
+#include "llmgw_json_scan.h"
+#include "llmgw_json.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JANSSON_MAX_DEPTH 2048      /* JSON_PARSER_MAX_DEPTH: deeper fails in jansson */
+
+typedef struct {
+    const unsigned char *p, *end;
+    int undecided;
+} jscan;
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static void skip_ws(const unsigned char **pp, const unsigned char *e)
+{
+    const unsigned char *p = *pp;
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    *pp = p;
+}
+
+static int hex4(const unsigned char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = p[i];
+        unsigned d = is_digit(c) ? (unsigned)(c - '0')
+                   : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
+                   : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10) : 16u;
+        if (d > 15)
+            return 0;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* One \uXXXX escape (p at the 'u'); a high surrogate must be followed by an escaped
+ * low one, a low one alone and U+0000 are refused (jansson has no JSON_ALLOW_NUL
+ * here, and never allows NUL in member names). Returns the bytes consumed, 0 if bad. */
+static size_t unicode_escape(const unsigned char *p, const unsigned char *e)
+{
+    unsigned cp, lo;
+    if (e - p < 5 || !hex4(p + 1, &cp) || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+        return 0;
+    if (cp < 0xD800 || cp > 0xDBFF)
+        return 5;
+    if (e - p < 11 || p[5] != '\\' || p[6] != 'u' || !hex4(p + 7, &lo) || lo < 0xDC00 ||
+        lo > 0xDFFF)
+        return 0;
+    return 11;
+}
+
+/* A string token (j->p at the opening quote). *escaped: it holds a backslash. */
+static int scan_string(jscan *j, int *escaped)
+{
+    const unsigned char *p = j->p + 1, *e = j->end;
+    *escaped = 0;
+    while (p < e) {
+        unsigned char c = *p;
+        if (c == '"') {
+            j->p = p + 1;
+            return 1;
+        }
+        if (c < 0x20)
+            return 0;
+        if (c == '\\') {
+            size_t k = 2;
+            *escaped = 1;
+            if (p + 1 >= e)
+                return 0;
+            switch (p[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                break;
+            case 'u':
+                if (!(k = unicode_escape(p + 1, e)))
+                    return 0;
+                k++;
+                break;
+            default:
+                return 0;
+            }
+            p += k;
+        } else if (c >= 0x80) {
+            size_t k = llmgw_utf8_seq(p, (size_t)(e - p));
+            if (!k)
+                return 0;
+            p += k;
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
+
+/* A number token. jansson refuses integers strtoll cannot hold and reals strtod
+ * overflows; rather than redo those conversions, anything that might be out of range
+ * (19+ integer digits, a real that may exceed 1e308) is left UNDECIDED. */
+static int scan_number(jscan *j)
+{
+    const unsigned char *p = j->p, *e = j->end, *digits;
+    int real = 0;
+    long exp = 0;
+    if (*p == '-')
+        p++;
+    digits = p;
+    if (p < e && *p == '0') {
+        if (++p < e && is_digit(*p))
+            return 0;
+    } else if (p < e && is_digit(*p)) {
+        while (p < e && is_digit(*p))
+            p++;
+    } else {
+        return 0;
+    }
+    size_t ndigits = (size_t)(p - digits);
+    if (p < e && *p == '.') {
+        if (++p >= e || !is_digit(*p))
+            return 0;
+        while (p < e && is_digit(*p))
+            p++;
+        real = 1;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        int neg = 0;
+        if (++p < e && (*p == '+' || *p == '-'))
+            neg = *p++ == '-';
+        if (p >= e || !is_digit(*p))
+            return 0;
+        for (; p < e && is_digit(*p); p++)
+            if (exp < 100000)
+                exp = exp * 10 + (*p - '0');
+        exp = neg ? -exp : exp;
+        real = 1;
+    }
+    if (real ? (long)(ndigits > 100000 ? 100000 : ndigits) + exp > 308 : ndigits >= 19)
+        j->undecided = 1;
+    j->p = p;
+    return 1;
+}
+
+static int scan_literal(jscan *j)
+{
+    static const char *const lit[] = {"true", "false", "null"};
+    size_t left = (size_t)(j->end - j->p);
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(lit[i]);
+        if (left >= n && !memcmp(j->p, lit[i], n)) {
+            j->p += n;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* jansson's lexer reads one character past a number or a literal and puts it back;
+ * a NUL put back that way is lost (its stream buffer treats NUL as "empty"), so
+ * `[1\0]` parses. Such a text is followed as jansson reads it but left UNDECIDED. */
+static void skip_ungot_nul(jscan *j)
+{
+    if (j->p < j->end && *j->p == '\0') {
+        j->p++;
+        j->undecided = 1;
+    }
+}
+
+/* Which of names a root member name is; -1 for none. */
+static int wanted(const unsigned char *key, size_t len, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == len && !memcmp(names[i], key, len))
+            return (int)i;
+    return -1;
+}
+
+enum { S_VALUE, S_AFTER, S_KEY_OR_CLOSE, S_KEY, S_VALUE_OR_CLOSE };
+
+llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
+                                   const char *const *names, size_t nnames,
+                                   llmgw_json_span *spans)
+{
+    uint64_t is_obj[JANSSON_MAX_DEPTH / 64] = {0};   /* bit d: level d+1 is an object */
+    const unsigned char *base = (const unsigned char *)s, *vstart = NULL;
+    jscan j = {base, base + n, 0};
+    int depth = 0, state = S_VALUE, want = -1, root_obj = 0;
+    if (max_depth > JANSSON_MAX_DEPTH)
+        max_depth = JANSSON_MAX_DEPTH;
+    for (size_t i = 0; i < nnames; i++)
+        spans[i].off = spans[i].len = 0;
+    if (!s)
+        return LLMGW_JSON_INVALID;
+    skip_ws(&j.p, j.end);
+    if (j.p == j.end || (*j.p != '{' && *j.p != '['))
+        return LLMGW_JSON_INVALID;
+    root_obj = *j.p == '{';
+    for (;;) {
+        int escaped;
+        skip_ws(&j.p, j.end);
+        if (state != S_AFTER && j.p == j.end)
+            return LLMGW_JSON_INVALID;
+        switch (state) {
+        case S_VALUE:
+            if (depth == 1 && want >= 0)
+                vstart = j.p;
+            if (*j.p == '{' || *j.p == '[') {
+                if (depth >= max_depth)
+                    return LLMGW_JSON_INVALID;
+                if (*j.p == '{')
+                    is_obj[depth / 64] |= (uint64_t)1 << (depth % 64);
+                else
+                    is_obj[depth / 64] &= ~((uint64_t)1 << (depth % 64));
+                state = *j.p == '{' ? S_KEY_OR_CLOSE : S_VALUE_OR_CLOSE;
+                depth++;
+                j.p++;
+                continue;
+            }
+            if (*j.p == '"') {
+                if (!scan_string(&j, &escaped))
+                    return LLMGW_JSON_INVALID;
+            } else if (*j.p == '-' || is_digit(*j.p)) {
+                if (!scan_number(&j))
+                    return LLMGW_JSON_INVALID;
+                skip_ungot_nul(&j);
+            } else if (!scan_literal(&j)) {
+                return LLMGW_JSON_INVALID;
+            } else {
+                skip_ungot_nul(&j);
+            }
+            state = S_AFTER;
+            continue;
+        case S_AFTER: {
+            if (depth == 1 && want >= 0 && root_obj) {
+                spans[want].off = (size_t)(vstart - base);
+                spans[want].len = (size_t)(j.p - vstart);
+                want = -1;
+            }
+            if (depth == 0) {
+                if (j.p != j.end)
+                    return LLMGW_JSON_INVALID;
+                return j.undecided ? LLMGW_JSON_UNDECIDED : LLMGW_JSON_VALID;
+            }
+            if (j.p == j.end)
+                return LLMGW_JSON_INVALID;
+            int obj = (int)(is_obj[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
+            if (*j.p == ',') {
+                state = obj ? S_KEY : S_VALUE;
+            } else if (*j.p == (obj ? '}' : ']')) {
+                depth--;
+            } else {
+                return LLMGW_JSON_INVALID;
+            }
+            j.p++;
+            continue;
+        }
+        case S_KEY_OR_CLOSE:
+        case S_VALUE_OR_CLOSE:
+            if (*j.p == (state == S_KEY_OR_CLOSE ? '}' : ']')) {
+                depth--;
+                j.p++;
+                state = S_AFTER;
+                continue;
+            }
+            state = state == S_KEY_OR_CLOSE ? S_KEY : S_VALUE;
+            continue;
+        case S_KEY: {
+            const unsigned char *k = j.p + 1;
+            if (*j.p != '"' || !scan_string(&j, &escaped))
+                return LLMGW_JSON_INVALID;
+            if (depth == 1 && nnames) {
+                if (escaped)
+                    j.undecided = 1;    /* it might spell a wanted name */
+                else
+                    want = wanted(k, (size_t)(j.p - 1 - k), names, nnames);
+            }
+            skip_ws(&j.p, j.end);
+            if (j.p == j.end || *j.p != ':')
+                return LLMGW_JSON_INVALID;
+            j.p++;
+            state = S_VALUE;
+            continue;
+        }
+        }
+    }
+}
+
+/* ---- building ------------------------------------------------------------------ */
+
+/* End of a string token of validated text (p at the opening quote). */
+static const unsigned char *string_end(const unsigned char *p, const unsigned char *e,
+                                       int *escaped)
+{
+    for (p++; p < e; p++) {
+        if (*p == '\\') {
+            *escaped = 1;
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Tokens jansson decodes itself: escaped strings and reals (its strtod is locale-proof). */
+static json_t *load_token(const unsigned char *s, const unsigned char *e)
+{
+    json_error_t err;
+    return json_loadb((const char *)s, (size_t)(e - s), JSON_DECODE_ANY, &err);
+}
+
+static json_t *build_value(const unsigned char **pp, const unsigned char *e);
+
+static json_t *build_object(const unsigned char **pp, const unsigned char *e)
+{
+    const unsigned char *p = *pp + 1;
+    json_t *obj = json_object();
+    if (!obj)
+        return NULL;
+    skip_ws(&p, e);
+    if (p < e && *p == '}') {
+        *pp = p + 1;
+        return obj;
+    }
+    for (;;) {
+        int escaped = 0;
+        skip_ws(&p, e);
+        const unsigned char *k = p, *q = string_end(p, e, &escaped);
+        if (!q)
+            goto fail;
+        p = q;
+        skip_ws(&p, e);
+        p++;                                        /* ':' */
+        json_t *val = build_value(&p, e);
+        if (!val)
+            goto fail;
+        if (escaped) {
+            json_t *key = load_token(k, q);
+            int rc = key ? json_object_setn_new_nocheck(obj, json_string_value(key),
+                                                        json_string_length(key), val) : -1;
+            if (!key)
+                json_decref(val);
+            json_decref(key);
+            if (rc)
+                goto fail;
+        } else if (json_object_setn_new_nocheck(obj, (const char *)k + 1, (size_t)(q - k - 2),
+                                                val)) {
+            goto fail;                              /* val was released by jansson */
+        }
+        skip_ws(&p, e);
+        if (p < e && *p == ',') {
+            p++;
+            continue;
+        }
+        p++;                                        /* '}' */
+        break;
+    }
+    *pp = p;
+    return obj;
+fail:
+    json_decref(obj);
+    return NULL;
+}
+
+static json_t *build_array(const unsigned char **pp, const unsigned char *e)
+{
+    const unsigned char *p = *pp + 1;
+    json_t *arr = json_array();
+    if (!arr)
+        return NULL;
+    skip_ws(&p, e);
+    if (p < e && *p == ']') {
+        *pp = p + 1;
+        return arr;
+    }
+    for (;;) {
+        json_t *val = build_value(&p, e);
+        if (!val || json_array_append_new(arr, val)) {
+            json_decref(arr);
+            return NULL;
+        }
+        skip_ws(&p, e);
+        if (p < e && *p == ',') {
+            p++;
+            continue;
+        }
+        p++;                                        /* ']' */
+        break;
+    }
+    *pp = p;
+    return arr;
+}
+
+static json_t *build_value(const unsigned char **pp, const unsigned char *e)
+{
+    const unsigned char *p = *pp, *q;
+    json_t *v = NULL;
+    int escaped = 0;
+    skip_ws(&p, e);
+    if (p >= e)
+        return NULL;
+    switch (*p) {
+    case '{':
+        v = build_object(&p, e);
+        break;
+    case '[':
+        v = build_array(&p, e);
+        break;
+    case '"':
+        if (!(q = string_end(p, e, &escaped)))
+            return NULL;
+        v = escaped ? load_token(p, q)
+                    : json_stringn_nocheck((const char *)p + 1, (size_t)(q - p - 2));
+        p = q;
+        break;
+    case 't':
+        v = json_true();
+        p += 4;
+        break;
+    case 'f':
+        v = json_false();
+        p += 5;
+        break;
+    case 'n':
+        v = json_null();
+        p += 4;
+        break;
+    default: {
+        int real = 0;
+        for (q = p; q < e && (is_digit(*q) || *q == '-' || *q == '+' || *q == '.' ||
+                              *q == 'e' || *q == 'E'); q++)
+            real |= *q == '.' || *q == 'e' || *q == 'E';
+        if (real || q - p > 20) {
+            v = load_token(p, q);
+        } else {
+            char num[24];
+            memcpy(num, p, (size_t)(q - p));
+            num[q - p] = '\0';
+            v = json_integer(strtoll(num, NULL, 10));
+        }
+        p = q;
+    }
+    }
+    *pp = p;
+    return v;
+}
+
+json_t *llmgw_json_build(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    return s ? build_value(&p, p + n) : NULL;
+}

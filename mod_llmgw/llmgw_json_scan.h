@@ -1,0 +1,42 @@
+/* llmgw_json_scan.h — judging a JSON text without building it, and building only the
+ * parts that are needed. Usage accounting reads three or four members of a response
+ * body of hundreds of bytes to megabytes; a full jansson tree of it costs about ten
+ * microseconds per kilobyte on the request path. The scanner checks the whole text
+ * exactly as the core's jansson calls do (json_loadb with flags 0), finds where the
+ * wanted root members are, and the builder makes jansson values of just those.
+ * Part of the httpd-free core library (libllmgw). */
+#ifndef LLMGW_JSON_SCAN_H
+#define LLMGW_JSON_SCAN_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* Bytes [off, off + len) of the text hold a member's value; len 0: no such member. */
+typedef struct {
+    size_t off, len;
+} llmgw_json_span;
+
+typedef enum {
+    LLMGW_JSON_INVALID = 0,     /* json_loadb(s, n, 0) fails, or nesting exceeds max */
+    LLMGW_JSON_VALID = 1,       /* json_loadb(s, n, 0) succeeds; spans are filled */
+    LLMGW_JSON_UNDECIDED = 2    /* well-formed, but holds something only jansson can
+                                   judge or name: an integer of 19+ digits, a real that
+                                   may overflow a double, an escaped root member name */
+} llmgw_json_verdict;
+
+/* Scans [s, s + n): an object or array root, RFC 8259 grammar, UTF-8, escapes and
+ * surrogate pairs as jansson checks them, no NUL, nothing after the value, arrays
+ * and objects nested at most max_depth deep. When the root is an object, spans[i]
+ * is set for the root member named names[i] (the last one when a name repeats, as
+ * jansson keeps the last). Iterative: hostile nesting costs no stack. */
+llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
+                                   const char *const *names, size_t nnames,
+                                   llmgw_json_span *spans);
+
+/* The jansson value of a span that llmgw_json_scan judged part of a VALID text
+ * (json_equal to json_loadb(s, n, JSON_DECODE_ANY)); NULL when out of memory.
+ * Recurses once per nesting level, which the scan bounded. */
+json_t *llmgw_json_build(const char *s, size_t n);
+
+#endif
