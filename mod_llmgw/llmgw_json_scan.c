@@ -63,12 +63,27 @@ static size_t unicode_escape(const unsigned char *p, const unsigned char *e)
     return 11;
 }
 
+/* Bytes that end a run of plain string content: '"', '\\', controls, non-ASCII. */
+#define X16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const unsigned char special[256] = {
+    X16(1), X16(1),                                     /* 0x00-0x1f */
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 0x20-0x2f: '"' */
+    X16(0), X16(0),                                     /* 0x30-0x4f */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,     /* 0x50-0x5f: '\\' */
+    X16(0), X16(0),                                     /* 0x60-0x7f */
+    X16(1), X16(1), X16(1), X16(1), X16(1), X16(1), X16(1), X16(1)   /* 0x80-0xff */
+};
+
 /* A string token (j->p at the opening quote). *escaped: it holds a backslash. */
 static int scan_string(jscan *j, int *escaped)
 {
     const unsigned char *p = j->p + 1, *e = j->end;
     *escaped = 0;
     while (p < e) {
+        while (p < e && !special[*p])
+            p++;
+        if (p == e)
+            break;
         unsigned char c = *p;
         if (c == '"') {
             j->p = p + 1;
@@ -319,9 +334,19 @@ static json_t *load_token(const unsigned char *s, const unsigned char *e)
     return json_loadb((const char *)s, (size_t)(e - s), JSON_DECODE_ANY, &err);
 }
 
-static json_t *build_value(const unsigned char **pp, const unsigned char *e);
+static json_t *build_value(const unsigned char **pp, const unsigned char *e, size_t flags);
 
-static json_t *build_object(const unsigned char **pp, const unsigned char *e)
+/* Adds a member, refusing a repeated key under JSON_REJECT_DUPLICATES; takes val. */
+static int put_member(json_t *obj, const char *k, size_t klen, json_t *val, size_t flags)
+{
+    if ((flags & JSON_REJECT_DUPLICATES) && json_object_getn(obj, k, klen)) {
+        json_decref(val);
+        return -1;
+    }
+    return json_object_setn_new_nocheck(obj, k, klen, val);
+}
+
+static json_t *build_object(const unsigned char **pp, const unsigned char *e, size_t flags)
 {
     const unsigned char *p = *pp + 1;
     json_t *obj = json_object();
@@ -341,21 +366,20 @@ static json_t *build_object(const unsigned char **pp, const unsigned char *e)
         p = q;
         skip_ws(&p, e);
         p++;                                        /* ':' */
-        json_t *val = build_value(&p, e);
+        json_t *val = build_value(&p, e, flags);
         if (!val)
             goto fail;
         if (escaped) {
             json_t *key = load_token(k, q);
-            int rc = key ? json_object_setn_new_nocheck(obj, json_string_value(key),
-                                                        json_string_length(key), val) : -1;
+            int rc = key ? put_member(obj, json_string_value(key), json_string_length(key), val,
+                                      flags) : -1;
             if (!key)
                 json_decref(val);
             json_decref(key);
             if (rc)
                 goto fail;
-        } else if (json_object_setn_new_nocheck(obj, (const char *)k + 1, (size_t)(q - k - 2),
-                                                val)) {
-            goto fail;                              /* val was released by jansson */
+        } else if (put_member(obj, (const char *)k + 1, (size_t)(q - k - 2), val, flags)) {
+            goto fail;                              /* val was released */
         }
         skip_ws(&p, e);
         if (p < e && *p == ',') {
@@ -372,7 +396,7 @@ fail:
     return NULL;
 }
 
-static json_t *build_array(const unsigned char **pp, const unsigned char *e)
+static json_t *build_array(const unsigned char **pp, const unsigned char *e, size_t flags)
 {
     const unsigned char *p = *pp + 1;
     json_t *arr = json_array();
@@ -384,7 +408,7 @@ static json_t *build_array(const unsigned char **pp, const unsigned char *e)
         return arr;
     }
     for (;;) {
-        json_t *val = build_value(&p, e);
+        json_t *val = build_value(&p, e, flags);
         if (!val || json_array_append_new(arr, val)) {
             json_decref(arr);
             return NULL;
@@ -401,7 +425,7 @@ static json_t *build_array(const unsigned char **pp, const unsigned char *e)
     return arr;
 }
 
-static json_t *build_value(const unsigned char **pp, const unsigned char *e)
+static json_t *build_value(const unsigned char **pp, const unsigned char *e, size_t flags)
 {
     const unsigned char *p = *pp, *q;
     json_t *v = NULL;
@@ -411,10 +435,10 @@ static json_t *build_value(const unsigned char **pp, const unsigned char *e)
         return NULL;
     switch (*p) {
     case '{':
-        v = build_object(&p, e);
+        v = build_object(&p, e, flags);
         break;
     case '[':
-        v = build_array(&p, e);
+        v = build_array(&p, e, flags);
         break;
     case '"':
         if (!(q = string_end(p, e, &escaped)))
@@ -455,8 +479,8 @@ static json_t *build_value(const unsigned char **pp, const unsigned char *e)
     return v;
 }
 
-json_t *llmgw_json_build(const char *s, size_t n)
+json_t *llmgw_json_build(const char *s, size_t n, size_t flags)
 {
     const unsigned char *p = (const unsigned char *)s;
-    return s ? build_value(&p, p + n) : NULL;
+    return s ? build_value(&p, p + n, flags) : NULL;
 }

@@ -35,8 +35,10 @@ llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
                                    llmgw_json_span *spans);
 
 /* The jansson value of a span that llmgw_json_scan judged part of a VALID text
- * (json_equal to json_loadb(s, n, JSON_DECODE_ANY)); NULL when out of memory.
+ * (json_equal to json_loadb(s, n, JSON_DECODE_ANY | flags)). flags: 0 or
+ * JSON_REJECT_DUPLICATES. NULL when out of memory or a key repeats under
+ * JSON_REJECT_DUPLICATES: a caller wanting jansson's error text then asks json_loadb.
  * Recurses once per nesting level, which the scan bounded. */
-json_t *llmgw_json_build(const char *s, size_t n);
+json_t *llmgw_json_build(const char *s, size_t n, size_t flags);
 
 #endif

@@ -9,6 +9,16 @@
 
 #define STR_MAX 256   /* per string field: with 6x escaping, 12 fields and 32 roles fit a line */
 
+/* n decimal digits of v (0 <= v < 10^n), zero-padded; returns the end. */
+static char *put_digits(char *p, int v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
+
 void llmgw_format_ts(int64_t ts_ms, char *buf, size_t cap)
 {
     time_t secs = (time_t)(ts_ms / 1000);
@@ -19,19 +29,67 @@ void llmgw_format_ts(int64_t ts_ms, char *buf, size_t cap)
     }
     struct tm tm;
     gmtime_r(&secs, &tm);
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999 || cap < 25) {
+        snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+        return;
+    }
+    /* one record per request: fixed-width digits by hand, not vsnprintf */
+    char *p = buf;
+    p = put_digits(p, tm.tm_year + 1900, 4);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mon + 1, 2);
+    *p++ = '-';
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = 'T';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    *p++ = '.';
+    p = put_digits(p, ms, 3);
+    *p++ = 'Z';
+    *p = '\0';
+}
+
+/* ,"name": — names are the spec's literals, never escaped. */
+static void put_name(llmgw_sbuf *b, const char *name)
+{
+    llmgw_sbuf_put(b, ",\"", 2);
+    llmgw_sbuf_puts(b, name);
+    llmgw_sbuf_put(b, "\":", 2);
+}
+
+/* Decimal digits of u, written backwards ending at end; returns the first digit. */
+static char *u64_digits(uint64_t u, char *end)
+{
+    do {
+        *--end = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    return end;
+}
+
+static void put_int(llmgw_sbuf *b, int64_t v)
+{
+    char d[24], *e = d + sizeof d;
+    char *p = u64_digits(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, e);
+    if (v < 0)
+        *--p = '-';
+    llmgw_sbuf_put(b, p, (size_t)(e - p));
 }
 
 static void field_str(llmgw_sbuf *b, const char *name, const char *v)
 {
-    llmgw_sbuf_printf(b, ",\"%s\":", name);
+    put_name(b, name);
     llmgw_sbuf_json_str(b, v, STR_MAX);
 }
 
 static void field_int(llmgw_sbuf *b, const char *name, int64_t v)
 {
-    llmgw_sbuf_printf(b, ",\"%s\":%" PRId64, name, v);
+    put_name(b, name);
+    put_int(b, v);
 }
 
 static void put_cost(llmgw_sbuf *b, const llmgw_record *r)
@@ -41,10 +99,19 @@ static void put_cost(llmgw_sbuf *b, const llmgw_record *r)
         return;
     }
     int64_t p = r->cost_pico;
-    const char *sign = p < 0 ? "-" : "";
     uint64_t u = p < 0 ? (uint64_t)0 - (uint64_t)p : (uint64_t)p;
-    llmgw_sbuf_printf(b, ",\"cost_usd\":%s%" PRIu64 ".%012" PRIu64, sign,
-                      u / UINT64_C(1000000000000), u % UINT64_C(1000000000000));
+    uint64_t frac = u % UINT64_C(1000000000000);
+    char d[48], *e = d + sizeof d, *s = e;
+    for (int i = 0; i < 12; i++) {      /* the twelve decimals, zero-padded */
+        *--s = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    *--s = '.';
+    s = u64_digits(u / UINT64_C(1000000000000), s);
+    if (p < 0)
+        *--s = '-';
+    put_name(b, "cost_usd");
+    llmgw_sbuf_put(b, s, (size_t)(e - s));
 }
 
 size_t llmgw_record_bodies_room(const llmgw_record *r)
@@ -58,7 +125,9 @@ size_t llmgw_record_encode(const llmgw_record *r, char *buf, size_t cap)
     char ts[32];
     llmgw_sbuf_init(&b, buf, cap);
     llmgw_format_ts(r->ts_ms, ts, sizeof ts);
-    llmgw_sbuf_printf(&b, "{\"timestamp\":\"%s\"", ts);
+    llmgw_sbuf_puts(&b, "{\"timestamp\":\"");
+    llmgw_sbuf_puts(&b, ts);
+    llmgw_sbuf_put(&b, "\"", 1);
     field_str(&b, "request_id", r->request_id);
     field_str(&b, "user", r->user);
     field_str(&b, "email", r->email);
@@ -74,7 +143,7 @@ size_t llmgw_record_encode(const llmgw_record *r, char *buf, size_t cap)
     field_str(&b, "model", r->model);
     field_str(&b, "endpoint", r->endpoint);
     field_int(&b, "status", r->status);
-    llmgw_sbuf_printf(&b, ",\"stream\":%s", r->stream ? "true" : "false");
+    llmgw_sbuf_puts(&b, r->stream ? ",\"stream\":true" : ",\"stream\":false");
     field_int(&b, "prompt_tokens", r->prompt_tokens);
     field_int(&b, "completion_tokens", r->completion_tokens);
     field_int(&b, "cached_tokens", r->cached_tokens);

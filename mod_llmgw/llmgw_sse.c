@@ -74,24 +74,55 @@ static void start_dropping(llmgw_sse *p)
 }
 
 /* A line that will not fit may still be harmless to skip: comments and fields other
- * than data/event do not change the event. Decided from the line's first bytes
- * (buffered part followed by the new segment s). */
-static int line_is_ignorable(const llmgw_sse *p, const char *s, size_t n)
+ * than data/event do not change the event. The decision needs the line's first bytes
+ * (up to six), which may arrive a few at a time: they are kept in head until the name
+ * is known, so that how the stream was fragmented never changes the outcome (a short
+ * first fragment used to drop the event; found by tests/fuzz/fuzz_sse_usage). */
+static void decide_unbuffered(llmgw_sse *p, const char *s, size_t n)
 {
-    char pre[6];
-    size_t k = 0;
-    for (size_t i = 0; i < p->line_len && k < sizeof(pre); i++)
-        pre[k++] = p->buf[p->data_len + i];
-    for (size_t i = 0; i < n && k < sizeof(pre); i++)
-        pre[k++] = s[i];
-    if (k > 0 && pre[0] == ':')
-        return 1;
-    const char *colon = memchr(pre, ':', k);
-    if (!colon)
-        return k == sizeof(pre);  /* name longer than "event": not data/event */
-    size_t name = (size_t)(colon - pre);
-    return !(name == 4 && !memcmp(pre, "data", 4)) &&
-           !(name == 5 && !memcmp(pre, "event", 5));
+    if (!p->undecided) {
+        /* the part of the line already buffered moves to head; the buffer keeps data */
+        p->undecided = 1;
+        p->head_len = 0;
+        for (size_t i = 0; i < p->line_len && p->head_len < sizeof(p->head); i++)
+            p->head[p->head_len++] = p->buf[p->data_len + i];
+        p->line_len = 0;
+    }
+    for (size_t i = 0; i < n && p->head_len < sizeof(p->head); i++)
+        p->head[p->head_len++] = s[i];
+    const char *colon = memchr(p->head, ':', p->head_len);
+    int skip;
+    if (p->head_len > 0 && p->head[0] == ':')
+        skip = 1;                               /* a comment */
+    else if (colon) {
+        size_t name = (size_t)(colon - p->head);
+        skip = !(name == 4 && !memcmp(p->head, "data", 4)) &&
+               !(name == 5 && !memcmp(p->head, "event", 5));
+    } else if (p->head_len == sizeof(p->head))
+        skip = 1;                               /* a name longer than "event" */
+    else
+        return;                                 /* not known yet */
+    p->undecided = 0;
+    if (skip)
+        p->skip_line = 1;
+    else
+        start_dropping(p);
+}
+
+/* The line ended while its name was still undecided: it is shorter than six bytes and
+ * has no colon, so the whole line is a field name with an empty value. */
+static void short_unbuffered_line(llmgw_sse *p)
+{
+    if (p->head_len == 4 && !memcmp(p->head, "data", 4)) {
+        if (!p->has_data)
+            p->has_data = 1;                    /* empty data: no bytes needed */
+        else if (ensure(p, p->data_len + 1))
+            p->buf[p->data_len++] = '\n';
+        else
+            start_dropping(p);
+    } else if (p->head_len == 5 && !memcmp(p->head, "event", 5)) {
+        p->event_len = 0;
+    }
 }
 
 /* Adds bytes of the current line (without its terminator) to the buffer. */
@@ -100,14 +131,11 @@ static void line_append(llmgw_sse *p, const char *s, size_t n)
     p->line_total += n;
     if (n == 0 || p->skip_line || p->dropping)
         return;
-    if (ensure(p, p->data_len + p->line_len + n)) {
+    if (!p->undecided && ensure(p, p->data_len + p->line_len + n)) {
         memcpy(p->buf + p->data_len + p->line_len, s, n);
         p->line_len += n;
-    } else if (line_is_ignorable(p, s, n)) {
-        p->skip_line = 1;
-        p->line_len = 0;
     } else {
-        start_dropping(p);
+        decide_unbuffered(p, s, n);
     }
 }
 
@@ -165,12 +193,16 @@ static void line_end(llmgw_sse *p, int by_cr)
         } else {
             end_event(p, p->off);
         }
+    } else if (p->undecided) {
+        short_unbuffered_line(p);
     } else if (!p->skip_line && !p->dropping) {
         process_line(p);
     }
     p->line_len = 0;
     p->line_total = 0;
     p->skip_line = 0;
+    p->undecided = 0;
+    p->head_len = 0;
 }
 
 /* First byte after a CR: swallow it if it is the LF of a CRLF, then deliver an
@@ -225,6 +257,8 @@ void llmgw_sse_finish(llmgw_sse *p)
         end_event(p, p->ev_end);
     p->after_cr = 0;
     p->skip_line = 0;
+    p->undecided = 0;
+    p->head_len = 0;
     p->line_total = 0;
     reset_event(p, p->off);  /* an unterminated event is discarded, per spec */
     p->finished = 1;

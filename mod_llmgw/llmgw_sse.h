@@ -41,6 +41,9 @@ typedef struct llmgw_sse {
     uint64_t line_total;    /* length of the current line, also when not buffered */
     char event[LLMGW_SSE_EVENT_MAX];
     size_t event_len;
+    char head[6];           /* first bytes of a line that did not fit, until its field
+                               name is known (arrival in fragments must not matter) */
+    size_t head_len;
 
     uint64_t off;           /* bytes consumed so far */
     uint64_t ev_start;      /* offset of the pending event's first byte */
@@ -51,6 +54,7 @@ typedef struct llmgw_sse {
     unsigned deferred : 1;  /* blank line ended in CR: dispatch once LF is ruled out */
     unsigned skip_line : 1; /* rest of current line is ignored (oversized comment etc.) */
     unsigned dropping : 1;  /* current event exceeded the cap: discard until blank line */
+    unsigned undecided : 1; /* current line does not fit and its name is not known yet */
     unsigned finished : 1;
 
     uint64_t dispatched;    /* events delivered to on_event */

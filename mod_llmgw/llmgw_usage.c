@@ -273,7 +273,7 @@ static json_t *load_body(llmgw_ptype t, const char *s, size_t n)
     for (i = 0; root && i < k; i++) {
         if (!sp[i].len)
             continue;
-        json_t *val = llmgw_json_build(s + sp[i].off, sp[i].len);
+        json_t *val = llmgw_json_build(s + sp[i].off, sp[i].len, 0);
         if (!val || json_object_set_new_nocheck(root, names[i], val)) {
             json_decref(root);
             return load(s, n);

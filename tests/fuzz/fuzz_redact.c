@@ -12,9 +12,6 @@
  * [REDACTED:...] tag: a replacement can create a word boundary (\b) that the original
  * text did not have ("4111111111111111sk-abcdefgh1" → "4111111111111111[REDACTED:api-key]"),
  * which the module's single pass does not revisit (reported in the issue note). */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE   /* memmem */
-#endif
 #include "fuzz_common.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -33,8 +30,6 @@ static pcre2_match_data *check_md;
 /* A match left in a rewritten text must touch a tag ("...]" before or "[..." after). */
 static void check_text(const char *s, size_t n)
 {
-    if (!memmem(s, n, "[REDACTED:", 10))
-        return;
     for (int i = 0; i < 4; i++) {
         size_t start = 0;
         while (start <= n && pcre2_match(check_rx[i], (PCRE2_SPTR)s, n, start, 0, check_md,
@@ -48,15 +43,22 @@ static void check_text(const char *s, size_t n)
     }
 }
 
-static void check_tree(const json_t *j)
+/* Walks the request before and after the scan side by side (redaction changes strings
+ * only); the strings that changed are the rewritten texts. */
+static void check_tree(const json_t *before, const json_t *after)
 {
     const char *k;
     json_t *v;
     size_t i;
-    if (json_is_string(j))
-        check_text(json_string_value(j), json_string_length(j));
-    json_object_foreach((json_t *)j, k, v) check_tree(v);
-    json_array_foreach(j, i, v) check_tree(v);
+    if (json_is_string(after)) {
+        FUZZ_CHECK(json_is_string(before), "a non-string became a string");
+        if (!json_equal(before, after))
+            check_text(json_string_value(after), json_string_length(after));
+        return;
+    }
+    FUZZ_CHECK(json_typeof(before) == json_typeof(after), "the shape changed");
+    json_object_foreach((json_t *)after, k, v) check_tree(json_object_get(before, k), v);
+    json_array_foreach(after, i, v) check_tree(json_array_get(before, i), v);
 }
 
 static void *arena_fn(void *ctx, size_t n)
@@ -117,6 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!root)
         return 0;
     size_t members = json_object_size(root);
+    json_t *before = json_deep_copy(root);
 
     llmgw_scan s;
     llmgw_scan_init(&s, &rules, &a);
@@ -134,10 +137,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         llmgw_scan_init(&s2, &rules, &a);
         llmgw_scan_status st2 = llmgw_scan_request(&s2, type, again);
         FUZZ_CHECK(st2 != LLMGW_SCAN_BLOCKED, "redaction produced blocked text (%s)", s2.rule);
-        check_tree(again);
+        check_tree(before, again);
         json_decref(again);
     }
     json_decref(root);
+    json_decref(before);
     fuzz_arena_free(&ar);
     return 0;
 }

@@ -236,6 +236,35 @@ def test_very_slow_client_does_not_hold_up_others(gateway):
     assert (row["status"], row["prompt_tokens"], row["total_tokens"]) == (200, 8, 8)
 
 
+def test_graceful_restart_lets_open_streams_finish(gateway):
+    """test_durability covers graceful restarts under short requests; here 40 streams are
+    open (~3.3 s each) when `apachectl -k graceful` comes: every one still ends with
+    [DONE] and its usage, and new requests are served meanwhile."""
+    g = gateway()
+    conv = "graceful-" + uuid.uuid4().hex[:10]
+    data = json.dumps({"model": "gpt-4o", "messages": MSGS, "stream": True,
+                       "stream_options": {"include_usage": True}}).encode()
+    req = rawhttp.request_bytes("POST", "/v1/chat/completions", [
+        ("Authorization", "Bearer " + g.keys.bob), ("Content-Type", "application/json"),
+        ("Content-Length", str(len(data))), ("X-Conversation-Id", conv),
+        ("x-mock-delay-ms", "300"), ("Connection", "close")], data)
+    out = {}
+    t = threading.Thread(target=lambda: out.update(res=run_streams(g.httpd.port, 40, req, 60)))
+    t.start()
+    time.sleep(1.0)
+    g.httpd.graceful()
+    st, _, _ = g.call("POST", "/v1/chat/completions", {"model": "gpt-4o", "messages": MSGS},
+                      key=g.keys.bob)
+    assert st == 200
+    t.join(90)
+    for raw, _, _ in out["res"]:
+        r = rawhttp.parse(raw)
+        ev = events(r.body)
+        assert r.status == 200 and r.complete and ev[-1] == "[DONE]", raw[-300:]
+        assert json.loads(ev[-2])["usage"]["total_tokens"] == 37
+    assert len(g.rows("conversation_id = '%s'" % conv, expect=40, timeout=60)) == 40
+
+
 # ---- spool on a full disk ------------------------------------------------------------
 
 @pytest.fixture

@@ -199,6 +199,35 @@ def test_absolute_uri_and_host_tricks_reach_only_the_configured_provider(stack):
         assert decoded_normal(q["path"]).startswith("/v1/"), q
 
 
+def test_a_route_at_the_root_is_still_no_open_proxy(gateway):
+    """The widest route an operator can write (<Location /> to a type=http provider): any
+    request target, absolute or not, still goes to that provider's origin, with its own
+    Host; CONNECT is not served."""
+    g = gateway(start=False)
+    mine, other = g.mocks.ports["openai"], g.mocks.ports["anthropic"]
+    g.httpd.write_conf(extra="LLMGWProvider everything type=http url=http://127.0.0.1:%d key=none\n"
+                       "<Location />\n  LLMGWRoute everything\n</Location>\n" % mine)
+    g.httpd.start()
+    g.mocks.reset()
+    for method, target in [("GET", "http://127.0.0.1:%d/v1/models" % other),
+                           ("GET", "http://evil.example/v1/models"),
+                           ("GET", "//127.0.0.1:%d/v1/models" % other),
+                           ("GET", "/127.0.0.1:%d/v1/models" % other),
+                           ("GET", "/v1/models@127.0.0.1:%d" % other),
+                           ("CONNECT", "127.0.0.1:%d" % other),
+                           ("OPTIONS", "*")]:
+        r, _ = rawhttp.exchange(g.httpd.port, rawhttp.request_bytes(method, target, auth(g.keys.alice)),
+                                timeout=20, read_until_close=method == "CONNECT")
+        assert r.status is not None, (method, target)
+        if method == "CONNECT":
+            assert r.status in (400, 403, 405, 501), r
+    assert g.mocks.stats("anthropic")["requests"] == 0
+    seen = g.mocks.requests("openai")
+    assert seen, "nothing reached the configured provider"
+    for q in seen:
+        assert q["headers"]["host"] == "127.0.0.1:%d" % mine, q
+
+
 # ---- JSON bombs and bad bytes -----------------------------------------------------------
 
 def post_raw(stack, path, body, extra=(), timeout=120):

@@ -79,7 +79,7 @@ static llmgw_json_verdict check_text(const char *s, size_t n)
     if (v != LLMGW_JSON_VALID)
         return v;
     json_error_t err;
-    json_t *full = json_loadb(s, n, 0, &err), *built = llmgw_json_build(s, n);
+    json_t *full = json_loadb(s, n, 0, &err), *built = llmgw_json_build(s, n, 0);
     assert_non_null(built);
     assert_true(json_equal(full, built));
     json_decref(built);
@@ -91,7 +91,7 @@ static llmgw_json_verdict check_text(const char *s, size_t n)
         }
         assert_true(sp[i].len > 0);
         json_t *got = json_loadb(s + sp[i].off, sp[i].len, JSON_DECODE_ANY, &err);
-        json_t *fast = llmgw_json_build(s + sp[i].off, sp[i].len);
+        json_t *fast = llmgw_json_build(s + sp[i].off, sp[i].len, 0);
         assert_non_null(got);
         assert_true(json_equal(want, got));
         assert_true(json_equal(want, fast));
@@ -244,7 +244,7 @@ static void test_build_values(void **state)
     json_error_t err;
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         json_t *want = json_loadb(vals[i], strlen(vals[i]), JSON_DECODE_ANY, &err);
-        json_t *got = llmgw_json_build(vals[i], strlen(vals[i]));
+        json_t *got = llmgw_json_build(vals[i], strlen(vals[i]), 0);
         assert_non_null(want);
         assert_non_null(got);
         if (!json_equal(want, got))
@@ -253,7 +253,19 @@ static void test_build_values(void **state)
         json_decref(want);
         json_decref(got);
     }
-    assert_null(llmgw_json_build(NULL, 0));
+    assert_null(llmgw_json_build(NULL, 0, 0));
+    /* JSON_REJECT_DUPLICATES as jansson: a repeated key, also spelled with escapes */
+    static const char *const dup[] = {"{\"a\":1,\"a\":2}", "{\"x\":{\"a\":1,\"\\u0061\":2}}"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_null(json_loadb(dup[i], strlen(dup[i]), JSON_REJECT_DUPLICATES, &err));
+        assert_null(llmgw_json_build(dup[i], strlen(dup[i]), JSON_REJECT_DUPLICATES));
+        json_t *last = llmgw_json_build(dup[i], strlen(dup[i]), 0);
+        assert_non_null(last);
+        json_decref(last);
+    }
+    json_t *uniq = llmgw_json_build(SAMPLES[0], strlen(SAMPLES[0]), JSON_REJECT_DUPLICATES);
+    assert_non_null(uniq);
+    json_decref(uniq);
 }
 
 /* llmgw_usage_from_json reads whole bodies through the scanner: the same figures,

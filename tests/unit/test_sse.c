@@ -530,6 +530,58 @@ static void test_huge_comment_skipped_not_dropped(void **state)
     arena_free(&f.a);
 }
 
+/* A line that does not fit is skipped or drops the event according to its field name,
+ * and that name may arrive in pieces: how the stream is fragmented must not change the
+ * outcome (tests/fuzz/regressions/sse_usage). The event holds 1020 bytes of data when
+ * the extra line starts, so none of it fits into the 1024-byte cap. */
+static void fill_1020(fixture *f, char *x)
+{
+    fx_init(f, 1024);
+    feed_str(f, "data: ");
+    feed_str(f, x);
+    feed_str(f, "\ndata:y\ndata:y\ndata:y\ndata:y\n");
+}
+
+static void test_unbuffered_line_name_split_across_feeds(void **state)
+{
+    char *x = repeat('x', 1012);
+    for (int split = 0; split < 2; split++) {
+        fixture f;
+        /* an unknown field: skipped, the event survives */
+        fill_1020(&f, x);
+        if (split) {
+            feed_str(&f, "retry");
+            feed_str(&f, ": 1\n\n");
+        } else {
+            feed_str(&f, "retry: 1\n\n");
+        }
+        assert_int_equal(f.p.dropped, 0);
+        assert_int_equal(f.s.n, 1);
+        assert_int_equal(f.s.ev[0].dlen, 1020);
+        arena_free(&f.a);
+        /* a data line: the event no longer fits and is dropped */
+        fill_1020(&f, x);
+        if (split) {
+            feed_str(&f, "da");
+            feed_str(&f, "ta: z\n\n");
+        } else {
+            feed_str(&f, "data: z\n\n");
+        }
+        assert_int_equal(f.p.dropped, 1);
+        assert_int_equal(f.s.n, 0);
+        arena_free(&f.a);
+        /* a short line with no colon: "event" sets an empty type, "data" needs 1 byte */
+        fill_1020(&f, x);
+        feed_str(&f, split ? "eve" : "event");
+        feed_str(&f, split ? "nt\n\n" : "\n\n");
+        assert_int_equal(f.p.dropped, 0);
+        assert_int_equal(f.s.n, 1);
+        assert_string_equal(f.s.ev[0].event, "message");
+        arena_free(&f.a);
+    }
+    free(x);
+}
+
 static void test_long_event_type_dropped(void **state)
 {
     fixture f;
@@ -600,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_many_lines_exceed_cap),
         cmocka_unit_test(test_exactly_at_cap_fits),
         cmocka_unit_test(test_huge_comment_skipped_not_dropped),
+        cmocka_unit_test(test_unbuffered_line_name_split_across_feeds),
         cmocka_unit_test(test_long_event_type_dropped),
         cmocka_unit_test(test_allocation_failure_drops_event),
         cmocka_unit_test(test_no_allocator_no_crash),
