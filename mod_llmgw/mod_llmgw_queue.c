@@ -262,6 +262,10 @@ static int post_batch(llmgw_queue *qu, const char *data, apr_size_t len)
 static void deliver(llmgw_queue *qu, const char *data, apr_size_t len)
 {
     apr_time_t now = apr_time_now();
+    if (!qu->target) {      /* LLMGWAuditSpool without LLMGWAudit: the spool is the sink */
+        spool_or_drop(data, len, "no LLMGWAudit is configured");
+        return;
+    }
     if ((qu->healthy || now >= qu->retry_at) && post_batch(qu, data, len)) {
         if (!qu->healthy)
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, qu->s, "llmgw: auditd reachable again");
@@ -290,7 +294,7 @@ static int replay_spool(llmgw_queue *qu)
 {
     char path[PATH_MAX];
     apr_size_t len;
-    if (!qu->spool || (!qu->healthy && apr_time_now() < qu->retry_at))
+    if (!qu->spool || !qu->target || (!qu->healthy && apr_time_now() < qu->retry_at))
         return 0;
     apr_time_t until = apr_time_now() + apr_time_from_msec(500);
     while (llmgw_spool_claim(qu->spool, path, qu->batch, qu->batch_max, &len)) {
@@ -356,6 +360,8 @@ static apr_size_t queue_bytes(void)
 void llmgw_queue_child_init(apr_pool_t *pchild, server_rec *s)
 {
     const llmgw_srv_conf *sc = llmgw_srv(s);
+    if (!sc->audit_target && !sc->spool_dir)
+        return;             /* records are not kept (warned at startup) */
     llmgw_queue *qu = apr_pcalloc(pchild, sizeof *qu);
     qu->s = s;
     qu->target = sc->audit_target;
