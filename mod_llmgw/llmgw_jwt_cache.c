@@ -3,9 +3,9 @@
  * from the caller's allocator (the request pool) under the lock, so no entry is ever
  * referenced after the lock is released and eviction needs no reference counts. */
 #include "llmgw_jwt_cache.h"
+#include "llmgw_keyfile.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +68,7 @@ void llmgw_jwt_cache_destroy(llmgw_jwt_cache *c)
 
 void llmgw_jwt_cache_key(const char *tok, size_t len, unsigned char key[32])
 {
-    unsigned int n = 32;
-    EVP_Digest(tok, len, key, &n, EVP_sha256(), NULL);
+    llmgw_sha256(tok, len, key);
 }
 
 static entry *set_of(llmgw_jwt_cache *c, const unsigned char key[32])

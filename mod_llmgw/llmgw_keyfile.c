@@ -4,17 +4,31 @@
 #include "llmgw_keyfile.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static void sha256(const void *data, size_t len, unsigned char out[32])
+/* OpenSSL 3 looks the algorithm up again on every EVP_sha256() use; on the hot path
+ * (every request's key) it is fetched once per process instead. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void llmgw_sha256(const void *data, size_t len, unsigned char out[32])
 {
     unsigned int n = 32;
-    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+    pthread_once(&sha256_once, fetch_sha256);
+    EVP_Digest(data, len, out, &n, sha256_md ? sha256_md : EVP_sha256(), NULL);
 }
+
+#define sha256 llmgw_sha256
 
 void llmgw_sha256_hex(const void *data, size_t len, char out[65])
 {

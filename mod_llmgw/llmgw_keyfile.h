@@ -40,6 +40,9 @@ int llmgw_keyfile_parse(const char *text, size_t len, const llmgw_alloc *a,
 /* The entry for a presented key, or NULL. */
 const llmgw_key *llmgw_keyfile_lookup(const llmgw_keyfile *kf, const char *key, size_t keylen);
 
+/* SHA-256 of data (the digest fetched once per process). */
+void llmgw_sha256(const void *data, size_t len, unsigned char out[32]);
+
 /* SHA-256 of data as 64 lower-case hex characters plus NUL. */
 void llmgw_sha256_hex(const void *data, size_t len, char out[65]);
 
