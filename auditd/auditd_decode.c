@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_TOKENS  1000000000000LL   /* 1e12: sums stay far from bigint overflow */
+#define MAX_TOKENS  1000000000000000LL   /* 1e15: the module clamps its figures to this (LLMGW_TOKENS_MAX) */
 #define MAX_MS      1000000000000LL
 #define MAX_STATUS  999
 #define MAX_INT32   2147483647LL

@@ -38,7 +38,7 @@ enum { EMPTY = 0, READY = 1 };
  * the overflow series instead: inserts take well under a microsecond, so reaching
  * this means the holder is stopped (or died and its pid was reused). */
 #define LOCK_SPINS 100
-#define LOCK_WAIT_NS 2000000L
+#define LOCK_WAIT_NS 20000000L   /* 20 ms: a holder descheduled on a busy host must not cost a label */
 
 struct llmgw_mhdr {
     uint64_t magic, fingerprint, size;

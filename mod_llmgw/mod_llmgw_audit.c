@@ -90,8 +90,9 @@ static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_c
     rec->stream = q->info.stream || q->is_sse;
     fill_usage(rec, q);
     fill_cost(rec, q);
-    rec->latency_ms = apr_time_as_msec(now - q->start);
-    rec->ttft_ms = q->first_byte ? apr_time_as_msec(q->first_byte - q->start) : 0;
+    /* wall-clock times: a clock stepped back must not make a negative (refused) record */
+    rec->latency_ms = now > q->start ? apr_time_as_msec(now - q->start) : 0;
+    rec->ttft_ms = q->first_byte > q->start ? apr_time_as_msec(q->first_byte - q->start) : 0;
     rec->conversation_id = apr_table_get(r->headers_in,
                                          sc->conv_header ? sc->conv_header : CONV_HEADER_DEFAULT);
     rec->client_ip = r->useragent_ip;

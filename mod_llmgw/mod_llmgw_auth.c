@@ -57,6 +57,10 @@ static int apply_delegation(llmgw_req *q, const llmgw_key *k)
         if (!v)
             continue;
         const char *why = llmgw_identity_value_check(v, strlen(v));
+        /* httpd joins a repeated header with ", ": a second X-User-Id must not ride along
+         * (roles, the third header, are a comma-separated list by design) */
+        if (!why && i != 2 && strchr(v, ','))
+            why = "was sent more than once or holds a comma";
         if (why) {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r,
                           "llmgw %s: delegated header %s %s", q->request_id, k->delegate[i], why);

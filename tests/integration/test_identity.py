@@ -521,3 +521,23 @@ def test_no_secret_in_logs_or_audit_rows(idp, gateway, stack):
     for where, text in texts.items():
         for what, secret in secrets.items():
             assert secret not in text, "%s found in the %s" % (what, where)
+
+
+def test_repeated_delegate_header_is_refused(stack):
+    """httpd joins two X-User-Id headers into "alice, mallory": refuse, never record it."""
+    import socket
+    body = b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+    req = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+           stack.keys.librechat.encode() + b"\r\nX-User-Id: alice\r\nX-User-Id: mallory\r\n"
+           b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() +
+           b"\r\nConnection: close\r\n\r\n" + body)
+    with socket.create_connection(("127.0.0.1", stack.httpd.port), timeout=10) as s:
+        s.sendall(req)
+        resp = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            resp += chunk
+    assert resp.startswith(b"HTTP/1.1 401"), resp[:200]
+    assert stack.pg.scalar("SELECT count(*) FROM llmgw.audit_log WHERE user_id LIKE '%mallory%'") == "0"

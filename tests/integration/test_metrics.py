@@ -227,7 +227,10 @@ LLMGWBlock no-secrets "confidential"
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "a confidential plan"}]}
     st, h, raw = g.call("POST", "/v1/chat/completions", body, key=g.keys.bob)
     assert st == 400, raw[:300]
-    samples, _ = wait_metrics(g, lambda s: total(s, "llmgw_requests_total") == 6)
+    # the counters of one request are bumped one after another in log_transaction, which
+    # runs after the answer went out: wait for the last of them, not just the first
+    samples, _ = wait_metrics(g, lambda s: total(s, "llmgw_requests_total") == 6 and
+                              total(s, "llmgw_blocked_total") >= 1)
     assert total(samples, "llmgw_rate_limited_total", rule="tiny") == 3
     assert total(samples, "llmgw_blocked_total", rule="no-secrets") == 1
     # a 429 by a rate limit is not also counted as a content block
