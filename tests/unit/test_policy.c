@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "llmgw_policy.h"
+#include "unit_json.h"
 
 static const char *const alice_roles[] = {"premium", "developer"};
 static const llmgw_subject alice = {"alice", "research", alice_roles, 2};
@@ -192,24 +193,6 @@ static void test_models_query(void **state)
     assert_int_equal(llmgw_models_query(LLMGW_PT_ANTHROPIC, "after_id=abcdef", small,
                                         sizeof small), -1);
     assert_int_equal(llmgw_models_query(LLMGW_PT_ANTHROPIC, "", small, sizeof small), 0);
-}
-
-static json_t *load(const char *s)
-{
-    json_t *j = json_loads(s, 0, NULL);
-    assert_non_null(j);
-    return j;
-}
-
-static void assert_json(json_t *j, const char *expect)
-{
-    json_t *e = load(expect);
-    char *a = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    char *b = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-    assert_string_equal(a, b);
-    free(a);
-    free(b);
-    json_decref(e);
 }
 
 static void test_filter_openai(void **state)

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "llmgw_redact.h"
+#include "unit_json.h"
 
 /* ---- a malloc arena standing in for the request pool ---------------------------------- */
 
@@ -268,26 +269,6 @@ static void test_slow_everywhere_pattern_hits_the_deadline(void **state)
 }
 
 /* ---- whole requests ------------------------------------------------------------------- */
-
-static json_t *load(const char *s)
-{
-    json_error_t e;
-    json_t *j = json_loads(s, 0, &e);
-    if (!j)
-        fail_msg("bad test JSON: %s", e.text);
-    return j;
-}
-
-static void assert_json(json_t *j, const char *expect)
-{
-    json_t *e = load(expect);
-    char *a = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    char *b = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-    assert_string_equal(a, b);
-    free(a);
-    free(b);
-    json_decref(e);
-}
 
 #define SSN "123-45-6789"
 #define R "[REDACTED:pii-protection]"

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "llmgw_tools.h"
+#include "unit_json.h"
 
 static const char *const alice_roles[] = {"premium", "developer"};
 static const llmgw_subject alice = {"alice", "research", alice_roles, 2};
@@ -36,26 +37,6 @@ static int setup(void **state)
     rules[1].globs = developers;
     rules[1].nglobs = 4;
     return 0;
-}
-
-static json_t *load(const char *s)
-{
-    json_error_t e;
-    json_t *j = json_loads(s, 0, &e);
-    if (!j)
-        fail_msg("bad test JSON: %s", e.text);
-    return j;
-}
-
-static void assert_json(json_t *j, const char *expect)
-{
-    json_t *e = load(expect);
-    char *a = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    char *b = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-    assert_string_equal(a, b);
-    free(a);
-    free(b);
-    json_decref(e);
 }
 
 static void assert_names(llmgw_ptype t, const char *body, const char *expect)
