@@ -16,6 +16,7 @@
  * single position is backtracking out of control, and the scan fails rather than let
  * the text through unscanned. */
 #define PCRE2_CODE_UNIT_WIDTH 8
+#define _GNU_SOURCE  /* memmem */
 #include "llmgw_redact.h"
 
 #include <pcre2.h>
@@ -40,6 +41,8 @@ typedef struct {
     uint64_t wall_deadline, cpu_deadline;   /* ns */
     uint32_t calls;
 } scan_private;
+
+#define REDACT_PASSES 3
 
 static uint64_t now_ns(clockid_t clock)
 {
@@ -233,9 +236,30 @@ static int out_put(const llmgw_alloc *a, outbuf *o, const char *d, size_t n)
     return 0;
 }
 
-/* Replaces every non-empty match of rx in (*t, *n) by `[REDACTED:name]`. */
+/* End of the `[REDACTED:…]` tag overlapping [a, b), or 0 when none does. */
+static size_t tag_overlap(const char *text, size_t len, size_t a, size_t b)
+{
+    static const char open[] = "[REDACTED:";
+    size_t from = a > LLMGW_RULE_NAME_MAX + 11 ? a - (LLMGW_RULE_NAME_MAX + 11) : 0;
+    while (from < b) {
+        const char *t = memmem(text + from, len - from, open, sizeof open - 1);
+        if (!t || (size_t)(t - text) >= b)
+            return 0;
+        const char *close = memchr(t, ']', len - (size_t)(t - text));
+        if (!close)
+            return 0;
+        size_t end = (size_t)(close - text) + 1;
+        if (end > a)
+            return end;
+        from = end;
+    }
+    return 0;
+}
+
+/* Replaces every non-empty match of rx in (*t, *n) by `[REDACTED:name]`; with
+ * skip_tags, matches touching a tag an earlier pass wrote are left alone. */
 static int redact_one(llmgw_scan *s, scan_private *sp, const llmgw_rx *rx, const char *name,
-                      const char **t, size_t *n, uint32_t opts)
+                      const char **t, size_t *n, uint32_t opts, int skip_tags)
 {
     const char *text = *t;
     size_t len = *n, start = 0, last = 0;
@@ -255,6 +279,11 @@ static int redact_one(llmgw_scan *s, scan_private *sp, const llmgw_rx *rx, const
             start = ov[1] > start ? ov[1] : start + 1;
             while (start < len && ((unsigned char)text[start] & 0xc0) == 0x80)
                 start++;
+            continue;
+        }
+        size_t tag_end = skip_tags ? tag_overlap(text, len, ov[0], ov[1]) : 0;
+        if (tag_end) {
+            start = tag_end;
             continue;
         }
         if (out_put(s->alloc, &o, text + last, ov[0] - last) < 0 ||
@@ -303,14 +332,22 @@ static llmgw_scan_status scan(llmgw_scan *s, const char *text, size_t len, int t
                 return fail(s, r->block[i].name, rc);
         }
     }
-    for (size_t i = 0; i < r->nredact; i++) {
-        for (int j = 0; j < r->redact[i].nrx; j++) {
-            int rc = redact_one(s, sp, r->redact[i].rx[j], r->redact[i].name, out, out_len,
-                                opts);
-            opts = PCRE2_NO_UTF_CHECK;
-            if (rc < 0)
-                return fail(s, rc == PCRE2_ERROR_NOMEMORY ? NULL : r->redact[i].name, rc);
+    /* A replacement can give a neighbour the word boundary it lacked ("…5678sk-…" →
+     * "…5678[REDACTED:api-key]"), so the rules run again over their own output until
+     * nothing changes; later passes leave the tags themselves alone. */
+    for (int pass = 0; pass < REDACT_PASSES; pass++) {
+        int before = s->redactions;
+        for (size_t i = 0; i < r->nredact; i++) {
+            for (int j = 0; j < r->redact[i].nrx; j++) {
+                int rc = redact_one(s, sp, r->redact[i].rx[j], r->redact[i].name, out,
+                                    out_len, opts, pass > 0);
+                opts = PCRE2_NO_UTF_CHECK;
+                if (rc < 0)
+                    return fail(s, rc == PCRE2_ERROR_NOMEMORY ? NULL : r->redact[i].name, rc);
+            }
         }
+        if (s->redactions == before)
+            break;
     }
     return LLMGW_SCAN_OK;
 }

@@ -161,6 +161,34 @@ static void test_redact_text(void **state)
     assert_string_equal(out, "");
 }
 
+/* Found by fuzz_redact: replacing the key gives the card number the word boundary it
+ * lacked; the rules run again over their output, leaving their own tags alone. */
+static void test_replacement_exposes_a_neighbour(void **state)
+{
+    fixture *f = *state;
+    llmgw_rx *card = compile("\\b\\d{16}\\b"), *key = compile("(?i)sk-[a-z0-9]{8,}");
+    llmgw_rx *word = compile("[A-Z]+");   /* would match inside every tag */
+    llmgw_content_rule r[3] = {{"pii", &card, 1}, {"api-key", &key, 1}, {"caps", &word, 1}};
+    llmgw_content_rules rules = {r, 2, NULL, 0};
+    llmgw_scan s;
+    const char *out;
+    size_t n;
+    const char *in = "card 4111111111111111sk-abcdefgh1 end";
+    llmgw_scan_init(&s, &rules, &f->alloc);
+    assert_int_equal(llmgw_scan_text(&s, in, strlen(in), &out, &n), LLMGW_SCAN_OK);
+    assert_string_equal(out, "card [REDACTED:pii][REDACTED:api-key] end");
+    assert_int_equal(s.redactions, 2);
+    /* a rule matching inside tags redacts the text once, never its own tags */
+    llmgw_content_rules caps = {&r[2], 1, NULL, 0};
+    llmgw_scan_init(&s, &caps, &f->alloc);
+    assert_int_equal(llmgw_scan_text(&s, "a B c", 5, &out, &n), LLMGW_SCAN_OK);
+    assert_string_equal(out, "a [REDACTED:caps] c");
+    assert_int_equal(s.redactions, 1);
+    llmgw_rx_free(card);
+    llmgw_rx_free(key);
+    llmgw_rx_free(word);
+}
+
 static void test_empty_matches_replace_nothing(void **state)
 {
     fixture *f = *state;
@@ -445,6 +473,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_anthropic_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gemini_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_block_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replacement_exposes_a_neighbour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_keeps_numbers_and_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
