@@ -1,6 +1,8 @@
 /* llmgw_b64url.c — strict base64url decoding for JOSE (see llmgw_b64url.h). */
 #include "llmgw_b64url.h"
 
+#include <stdlib.h>
+
 /* 0..63 for the alphabet, -1 for anything else (including '+', '/', '=' and NUL) */
 static int val(unsigned char c)
 {
@@ -50,4 +52,19 @@ long llmgw_b64url_decode(const char *in, size_t n, unsigned char *out)
             out[o++] = (unsigned char)((b & 0x0f) << 4 | c >> 2);
     }
     return (long)o;
+}
+
+unsigned char *llmgw_b64url_decode_dup(const char *in, size_t n, size_t max, size_t *out_len)
+{
+    if (!n || n % 4 == 1 || LLMGW_B64URL_DECODED_LEN(n) > max)
+        return NULL;
+    unsigned char *buf = malloc(LLMGW_B64URL_DECODED_LEN(n) + 1);
+    long got = buf ? llmgw_b64url_decode(in, n, buf) : -1;
+    if (got < 0) {
+        free(buf);
+        return NULL;
+    }
+    buf[got] = '\0';
+    *out_len = (size_t)got;
+    return buf;
 }

@@ -15,6 +15,10 @@
  * Returns the decoded length, or -1 if the text is not canonical base64url. */
 long llmgw_b64url_decode(const char *in, size_t n, unsigned char *out);
 
+/* Decodes n characters into a new malloc'd, NUL-terminated buffer the caller frees;
+ * NULL when empty, not canonical base64url, or decoding to more than max bytes. */
+unsigned char *llmgw_b64url_decode_dup(const char *in, size_t n, size_t max, size_t *out_len);
+
 /* True when every one of the n characters is in the base64url alphabet. */
 int llmgw_b64url_charset(const char *in, size_t n);
 

@@ -45,19 +45,7 @@ static void say(char *buf, size_t cap, const char *fmt, ...)
 static unsigned char *member(json_t *k, const char *name, size_t max, size_t *len)
 {
     const char *s = json_string_value(json_object_get(k, name));
-    if (!s)
-        return NULL;
-    size_t n = strlen(s);
-    if (!n || n % 4 == 1 || LLMGW_B64URL_DECODED_LEN(n) > max)
-        return NULL;
-    unsigned char *out = malloc(LLMGW_B64URL_DECODED_LEN(n) + 1);
-    long got = out ? llmgw_b64url_decode(s, n, out) : -1;
-    if (got < 0) {
-        free(out);
-        return NULL;
-    }
-    *len = (size_t)got;
-    return out;
+    return s ? llmgw_b64url_decode_dup(s, strlen(s), max, len) : NULL;
 }
 
 static EVP_PKEY *from_params(const char *type, OSSL_PARAM *params)

@@ -57,22 +57,6 @@ int64_t llmgw_jwt_numeric_date(const json_t *claims, const char *name, int *pres
     return 0;
 }
 
-/* Decodes one segment into a fresh buffer (NUL-terminated for convenience). */
-static unsigned char *segment(const char *s, size_t n, size_t max, size_t *out_len)
-{
-    if (!n || n % 4 == 1 || LLMGW_B64URL_DECODED_LEN(n) > max)
-        return NULL;
-    unsigned char *buf = malloc(LLMGW_B64URL_DECODED_LEN(n) + 1);
-    long got = buf ? llmgw_b64url_decode(s, n, buf) : -1;
-    if (got < 0) {
-        free(buf);
-        return NULL;
-    }
-    buf[got] = '\0';
-    *out_len = (size_t)got;
-    return buf;
-}
-
 static const EVP_MD *digest_of(llmgw_jwt_alg a)
 {
     switch (a) {
@@ -260,7 +244,7 @@ llmgw_jwt_status llmgw_jwt_verify(const char *tok, size_t len, const llmgw_jwt_p
     json_t *hdr = NULL, *claims = NULL;
     llmgw_jwt_alg alg = LLMGW_ALG_RS256;
     const char *kid = NULL;
-    if (!(hraw = segment(tok, hl, HEADER_MAX, &n))) {
+    if (!(hraw = llmgw_b64url_decode_dup(tok, hl, HEADER_MAX, &n))) {
         st = refuse(why, cap, "token header is not valid base64url");
         goto out;
     }
@@ -272,7 +256,7 @@ llmgw_jwt_status llmgw_jwt_verify(const char *tok, size_t len, const llmgw_jwt_p
     if ((st = check_header(hdr, pol, &alg, &kid, why, cap)) != LLMGW_JWT_OK)
         goto out;
     size_t slen;
-    if (!(sig = segment(d2 + 1, sl, LLMGW_JWT_MAX_LEN, &slen))) {
+    if (!(sig = llmgw_b64url_decode_dup(d2 + 1, sl, LLMGW_JWT_MAX_LEN, &slen))) {
         st = refuse(why, cap, "token signature is not valid base64url");
         goto out;
     }
@@ -280,7 +264,7 @@ llmgw_jwt_status llmgw_jwt_verify(const char *tok, size_t len, const llmgw_jwt_p
                          why, cap);
     if (st != LLMGW_JWT_OK)
         goto out;
-    if (!(praw = segment(d1 + 1, pl, LLMGW_JWT_MAX_LEN, &n))) {
+    if (!(praw = llmgw_b64url_decode_dup(d1 + 1, pl, LLMGW_JWT_MAX_LEN, &n))) {
         st = refuse(why, cap, "token payload is not valid base64url");
         goto out;
     }

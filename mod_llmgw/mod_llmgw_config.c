@@ -259,12 +259,18 @@ static apr_off_t parse_size(const char *s)
     return (apr_off_t)(v * mult);
 }
 
+/* The "max=SIZE" option two directives take; -1 when absent from opt or malformed. */
+static apr_off_t parse_max_opt(const char *opt)
+{
+    return strncmp(opt, "max=", 4) ? -1 : parse_size(opt + 4);
+}
+
 static const char *cmd_spool(cmd_parms *cmd, void *dc, const char *dir, const char *opt)
 {
     llmgw_srv_conf *sc = srv_of(cmd);
     sc->spool_dir = ap_server_root_relative(cmd->pool, dir);
     if (opt) {
-        apr_off_t max = strncmp(opt, "max=", 4) ? -1 : parse_size(opt + 4);
+        apr_off_t max = parse_max_opt(opt);
         if (max < 1024 * 1024)
             return "LLMGWAuditSpool DIR [max=SIZE]: SIZE like 512M or 2G, at least 1M";
         sc->spool_max = max;
@@ -280,7 +286,7 @@ static const char *cmd_audit_bodies(cmd_parms *cmd, void *dc, const char *onoff,
         return "LLMGWAuditBodies on|off [max=SIZE]";
     sc->audit_bodies = ap_cstr_casecmp(onoff, "on") ? 1 : 2;
     if (opt) {
-        apr_off_t max = strncmp(opt, "max=", 4) ? -1 : parse_size(opt + 4);
+        apr_off_t max = parse_max_opt(opt);
         if (max < 256 || max > LLMGW_BODIES_MAX_LIMIT)
             return "LLMGWAuditBodies max= takes 256 bytes to 64K";
         sc->bodies_max = (apr_size_t)max;
