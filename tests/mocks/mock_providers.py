@@ -108,7 +108,11 @@ Control endpoints on every port, no key needed:
                          "tcp_connections": every TCP connection accepted since the reset
                          (control ones included),
                          "requests": non-control requests since the reset,
-                         "open_connections": connections open now}
+                         "open_connections": connections open now (pooled ones of
+                         earlier gateways included),
+                         "active_requests": non-control requests received since the
+                         last reset and still being answered (a stream counts until it
+                         ends or its reader leaves)}
                         Counting happens in the handler's setup(), once per accepted
                         connection, so "connections" is exact: N requests over one reused
                         upstream connection count 1.
@@ -239,6 +243,7 @@ class MockServer(ThreadingHTTPServer):
         self.connections = 0
         self.requests = 0
         self.open_connections = 0
+        self.active_requests = 0
         self.next_conn_id = 0
         self.next_req_id = 0
         super().__init__(("127.0.0.1", opts.port_of[flavour]), Handler)
@@ -250,6 +255,7 @@ class MockServer(ThreadingHTTPServer):
             self.tcp_connections = 0
             self.connections = 0
             self.requests = 0
+            self.active_requests = 0
 
 
 def word_deltas(text):
@@ -369,6 +375,8 @@ class Handler(BaseHTTPRequestHandler):
                 srv.connections += 1
                 self.conn_counted = True
             srv.next_req_id += 1
+            srv.active_requests += 1
+            req_epoch = srv.epoch
             self.record = {
                 "id": srv.next_req_id, "time": time.time(), "connection": self.conn_id,
                 "method": self.command, "path": self.req_path, "query": self.req_query,
@@ -378,6 +386,15 @@ class Handler(BaseHTTPRequestHandler):
             if len(srv.records) > srv.opts.max_records:
                 del srv.records[: len(srv.records) - srv.opts.max_records]
 
+        try:
+            self.answer()
+        finally:
+            with srv.lock:
+                if srv.epoch == req_epoch:
+                    srv.active_requests -= 1
+
+    def answer(self):
+        srv = self.server
         try:
             if not self.check_auth():
                 return
@@ -425,7 +442,8 @@ class Handler(BaseHTTPRequestHandler):
             with srv.lock:
                 st = {"flavour": srv.flavour, "connections": srv.connections,
                       "tcp_connections": srv.tcp_connections, "requests": srv.requests,
-                      "open_connections": srv.open_connections}
+                      "open_connections": srv.open_connections,
+                      "active_requests": srv.active_requests}
             return self.send_json(200, st)
         if p == "/_mock/usage" and self.command == "GET":
             return self.send_json(200, {"usage": USAGE, "texts": TEXTS})
