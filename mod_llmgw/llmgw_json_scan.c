@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define JANSSON_MAX_DEPTH 2048      /* JSON_PARSER_MAX_DEPTH: deeper fails in jansson */
 
@@ -74,14 +77,37 @@ static const unsigned char special[256] = {
     X16(1), X16(1), X16(1), X16(1), X16(1), X16(1), X16(1), X16(1)   /* 0x80-0xff */
 };
 
+/* The first special byte at or after p (or e). Prompts are kilobytes of plain text:
+ * sixteen bytes per step where SSE2 is there (every x86-64), one per step elsewhere.
+ * Signed bytes below 0x20 are exactly the controls and everything >= 0x80. */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *e)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    while (e - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmplt_epi8(v, space));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (mask)
+            return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#endif
+    while (p < e && !special[*p])
+        p++;
+    return p;
+}
+
 /* A string token (j->p at the opening quote). *escaped: it holds a backslash. */
 static int scan_string(jscan *j, int *escaped)
 {
     const unsigned char *p = j->p + 1, *e = j->end;
     *escaped = 0;
     while (p < e) {
-        while (p < e && !special[*p])
-            p++;
+        p = plain_run(p, e);
         if (p == e)
             break;
         unsigned char c = *p;
@@ -200,16 +226,84 @@ static int wanted(const unsigned char *key, size_t len, const char *const *names
     return -1;
 }
 
+/* Repeated-key detection (LLMGW_JSON_UNIQUE_KEYS): the names of every open object on
+ * one small stack, a new name compared with its own object's. Request objects hold a
+ * handful of members; an object with more, or nesting beyond the stack, is left to
+ * jansson's hash table (UNDECIDED) rather than compared in quadratic time. */
+#define UNIQ_KEYS_MAX 256
+#define UNIQ_OBJECT_KEYS_MAX 32
+#define UNIQ_DEPTH_MAX 128
+
+typedef struct {
+    struct {
+        uint32_t off, len;
+    } keys[UNIQ_KEYS_MAX];
+    uint16_t start[UNIQ_DEPTH_MAX];     /* first key of the object at each level */
+    unsigned top;
+    int on;
+} uniq;
+
+static void uniq_open(uniq *u, int level, jscan *j)
+{
+    if (!u->on)
+        return;
+    if (level >= UNIQ_DEPTH_MAX) {
+        u->on = 0;
+        j->undecided = 1;
+        return;
+    }
+    u->start[level] = (uint16_t)u->top;
+}
+
+static void uniq_close(uniq *u, int level)
+{
+    if (u->on)
+        u->top = u->start[level];
+}
+
+/* A raw (unescaped) name of the object at level; 0 when it repeats one. */
+static int uniq_add(uniq *u, int level, const unsigned char *base, const unsigned char *k,
+                    size_t len, int escaped, jscan *j)
+{
+    if (!u->on)
+        return 1;
+    unsigned first = u->start[level];
+    if (escaped || u->top - first >= UNIQ_OBJECT_KEYS_MAX || u->top >= UNIQ_KEYS_MAX) {
+        u->on = 0;                      /* an escape might spell a repeat */
+        j->undecided = 1;
+        return 1;
+    }
+    for (unsigned i = first; i < u->top; i++)
+        if (u->keys[i].len == len && !memcmp(base + u->keys[i].off, k, len))
+            return 0;
+    u->keys[u->top].off = (uint32_t)(k - base);
+    u->keys[u->top].len = (uint32_t)len;
+    u->top++;
+    return 1;
+}
+
 enum { S_VALUE, S_AFTER, S_KEY_OR_CLOSE, S_KEY, S_VALUE_OR_CLOSE };
 
 llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
                                    const char *const *names, size_t nnames,
                                    llmgw_json_span *spans)
 {
+    return llmgw_json_scan_flags(s, n, max_depth, 0, names, nnames, spans);
+}
+
+llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
+                                         unsigned flags, const char *const *names,
+                                         size_t nnames, llmgw_json_span *spans)
+{
     uint64_t is_obj[JANSSON_MAX_DEPTH / 64] = {0};   /* bit d: level d+1 is an object */
     const unsigned char *base = (const unsigned char *)s, *vstart = NULL;
     jscan j = {base, base + n, 0};
     int depth = 0, state = S_VALUE, want = -1, root_obj = 0;
+    uniq u;
+    u.top = 0;
+    u.on = (flags & LLMGW_JSON_UNIQUE_KEYS) != 0;
+    if (u.on && n > UINT32_MAX)
+        return LLMGW_JSON_UNDECIDED;
     if (max_depth > JANSSON_MAX_DEPTH)
         max_depth = JANSSON_MAX_DEPTH;
     for (size_t i = 0; i < nnames; i++)
@@ -232,9 +326,10 @@ llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
             if (*j.p == '{' || *j.p == '[') {
                 if (depth >= max_depth)
                     return LLMGW_JSON_INVALID;
-                if (*j.p == '{')
+                if (*j.p == '{') {
                     is_obj[depth / 64] |= (uint64_t)1 << (depth % 64);
-                else
+                    uniq_open(&u, depth, &j);
+                } else
                     is_obj[depth / 64] &= ~((uint64_t)1 << (depth % 64));
                 state = *j.p == '{' ? S_KEY_OR_CLOSE : S_VALUE_OR_CLOSE;
                 depth++;
@@ -273,6 +368,8 @@ llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
                 state = obj ? S_KEY : S_VALUE;
             } else if (*j.p == (obj ? '}' : ']')) {
                 depth--;
+                if (obj)
+                    uniq_close(&u, depth);
             } else {
                 return LLMGW_JSON_INVALID;
             }
@@ -283,6 +380,8 @@ llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
         case S_VALUE_OR_CLOSE:
             if (*j.p == (state == S_KEY_OR_CLOSE ? '}' : ']')) {
                 depth--;
+                if (state == S_KEY_OR_CLOSE)
+                    uniq_close(&u, depth);
                 j.p++;
                 state = S_AFTER;
                 continue;
@@ -292,6 +391,8 @@ llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
         case S_KEY: {
             const unsigned char *k = j.p + 1;
             if (*j.p != '"' || !scan_string(&j, &escaped))
+                return LLMGW_JSON_INVALID;
+            if (!uniq_add(&u, depth - 1, base, k, (size_t)(j.p - 1 - k), escaped, &j))
                 return LLMGW_JSON_INVALID;
             if (depth == 1 && nnames) {
                 if (escaped)

@@ -34,6 +34,15 @@ llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
                                    const char *const *names, size_t nnames,
                                    llmgw_json_span *spans);
 
+/* llmgw_json_scan with flags. LLMGW_JSON_UNIQUE_KEYS: the verdict is the one of
+ * json_loadb(s, n, JSON_REJECT_DUPLICATES) — a name repeated within one object, at any
+ * depth, is INVALID; a text with an object of many members (or nested very deep, or
+ * with escaped names) is UNDECIDED. */
+#define LLMGW_JSON_UNIQUE_KEYS 1u
+llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
+                                         unsigned flags, const char *const *names,
+                                         size_t nnames, llmgw_json_span *spans);
+
 /* The jansson value of a span that llmgw_json_scan judged part of a VALID text
  * (json_equal to json_loadb(s, n, JSON_DECODE_ANY | flags)). flags: 0 or
  * JSON_REJECT_DUPLICATES. NULL when out of memory or a key repeats under

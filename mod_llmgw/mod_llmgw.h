@@ -108,7 +108,8 @@ typedef struct llmgw_req {
     /* request */
     llmgw_reqinfo info;
     char endpoint[64];
-    json_t *body_json;
+    json_t *body_json;              /* read it through llmgw_body_tree() for the whole body */
+    int body_shallow;               /* body_json holds only model/stream/stream_options */
     const char *body;
     apr_size_t body_len;
     int hide_usage_chunk;           /* we asked for OpenAI's usage chunk, the client did not */
@@ -157,6 +158,7 @@ int llmgw_identify(llmgw_req *q);
 /* mod_llmgw_body.c */
 int llmgw_read_body(llmgw_req *q, apr_off_t limit);
 void llmgw_body_replay(llmgw_req *q);   /* after policy may have rewritten q->body */
+json_t *llmgw_body_tree(llmgw_req *q);  /* the whole body's tree; NULL: none, or no memory */
 void llmgw_body_register(void);
 
 /* policy (issue 5): mod_llmgw_policy.c — directives, merge, the per-request checks;

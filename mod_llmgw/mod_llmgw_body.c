@@ -145,7 +145,11 @@ static void ask_for_stream_usage(llmgw_req *q)
         return;
     llmgw_alloc a = {pool_alloc, q->r->pool};
     size_t n;
-    char *nb = llmgw_request_add_include_usage(q->body, q->body_len, q->body_json, &a, &n);
+    /* an existing stream_options is edited in the tree and the whole body re-written */
+    json_t *root = q->info.has_stream_options ? llmgw_body_tree(q) : q->body_json;
+    if (!root)
+        return;
+    char *nb = llmgw_request_add_include_usage(q->body, q->body_len, root, &a, &n);
     if (nb) {
         q->body = nb;
         q->body_len = n;
@@ -167,23 +171,64 @@ static int json_media_type(const char *ct)
            !ap_cstr_casecmpn(ct, "application/", 12);
 }
 
-/* The body's tree. jansson's parser costs about 10 µs per KB, the largest single cost
- * of a gateway request; the validating scan plus building gives the same tree in a
- * sixth of that (llmgw_json_scan.h). Only a body the scan passes as plainly valid (an
- * object, no NUL, no repeated key, nothing undecided) takes this way; every other body
- * goes to llmgw_request_parse, which judges it and words the 400. */
-static json_t *parse_body(const char *body, apr_size_t len, char *err, size_t errcap)
+/* The root members the gateway itself reads. A route whose policy looks no deeper gets
+ * a root of just these: a full jansson tree of a 1 KB chat body costs about three times
+ * the whole of mod_proxy_http's work on the request, and most routes never read it. */
+static const char *const READ_MEMBERS[] = {"model", "stream", "stream_options"};
+#define NREAD (sizeof READ_MEMBERS / sizeof READ_MEMBERS[0])
+
+static json_t *shallow_root(const char *body, const llmgw_json_span *sp)
 {
-    apr_size_t i = 0;
+    json_t *root = json_object();
+    for (size_t i = 0; root && i < NREAD; i++) {
+        if (!sp[i].len)
+            continue;
+        json_t *v = llmgw_json_build(body + sp[i].off, sp[i].len, 0);
+        if (!v || json_object_set_new_nocheck(root, READ_MEMBERS[i], v)) {
+            json_decref(root);
+            return NULL;
+        }
+    }
+    return root;
+}
+
+/* The body's root. The validating scan judges it exactly as jansson would with
+ * JSON_REJECT_DUPLICATES (llmgw_json_scan.h); a body it passes as plainly valid (an
+ * object, no NUL, no repeated name, nothing undecided) gets the shallow root, which
+ * llmgw_body_tree() completes on demand. Every other body goes to llmgw_request_parse,
+ * which judges it and words the 400. */
+static json_t *parse_body(llmgw_req *q, char *err, size_t errcap)
+{
+    const char *body = q->body;
+    apr_size_t len = q->body_len, i = 0;
+    llmgw_json_span sp[NREAD];
     while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
         i++;
     if (i < len && body[i] == '{' &&
-        llmgw_json_scan(body, len, LLMGW_MAX_JSON_DEPTH, NULL, 0, NULL) == LLMGW_JSON_VALID) {
-        json_t *root = llmgw_json_build(body, len, JSON_REJECT_DUPLICATES);
-        if (root)
+        llmgw_json_scan_flags(body, len, LLMGW_MAX_JSON_DEPTH, LLMGW_JSON_UNIQUE_KEYS,
+                              READ_MEMBERS, NREAD, sp) == LLMGW_JSON_VALID) {
+        json_t *root = shallow_root(body, sp);
+        if (root) {
+            q->body_shallow = 1;
             return root;
+        }
     }
+    q->body_shallow = 0;
     return llmgw_request_parse(body, len, err, errcap);
+}
+
+json_t *llmgw_body_tree(llmgw_req *q)
+{
+    if (q->body_json && q->body_shallow) {
+        /* the scan already judged this text: building cannot meet a repeat or an error */
+        json_t *full = llmgw_json_build(q->body, q->body_len, 0);
+        if (!full)
+            return NULL;
+        apr_pool_cleanup_register(q->r->pool, full, free_json, apr_pool_cleanup_null);
+        q->body_json = full;
+        q->body_shallow = 0;
+    }
+    return q->body_json;
 }
 
 int llmgw_read_body(llmgw_req *q, apr_off_t limit)
@@ -202,7 +247,7 @@ int llmgw_read_body(llmgw_req *q, apr_off_t limit)
         return rc;
     if (q->prov->type != LLMGW_PT_HTTP && q->body_len) {
         char err[256];
-        q->body_json = parse_body(q->body, q->body_len, err, sizeof err);
+        q->body_json = parse_body(q, err, sizeof err);
         if (!q->body_json)
             return llmgw_refuse(q, HTTP_BAD_REQUEST, apr_pstrdup(r->pool, err));
         apr_pool_cleanup_register(r->pool, q->body_json, free_json, apr_pool_cleanup_null);

@@ -305,8 +305,11 @@ static int check_tools(llmgw_req *q, const struct llmgw_policy_conf *pc,
     llmgw_allow_list tools = list_of(pc->tools);
     if (!tools.n)
         return OK;
+    json_t *body = llmgw_body_tree(q);
+    if (!body)
+        return llmgw_refuse(q, HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     if (pc->tool_policy == TOOLS_STRIP) {
-        int n = llmgw_tools_strip(q->prov->type, q->body_json, &tools, id);
+        int n = llmgw_tools_strip(q->prov->type, body, &tools, id);
         if (n) {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, "llmgw %s: user %s: %d forbidden "
                           "tool(s) removed", q->request_id, q->user ? q->user : "-", n);
@@ -314,7 +317,7 @@ static int check_tools(llmgw_req *q, const struct llmgw_policy_conf *pc,
         }
         return OK;
     }
-    const char *denied = llmgw_tools_denied(q->prov->type, q->body_json, &tools, id);
+    const char *denied = llmgw_tools_denied(q->prov->type, body, &tools, id);
     return denied ? deny(q, "tool", denied) : OK;
 }
 
@@ -331,8 +334,11 @@ static int check_content(llmgw_req *q, const struct llmgw_policy_conf *pc, llmgw
     };
     llmgw_scan s;
     char why[128];
+    json_t *body = llmgw_body_tree(q);
+    if (!body)
+        return llmgw_refuse(q, HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     llmgw_scan_init(&s, &rules, a);
-    switch (llmgw_scan_request(&s, q->prov->type, q->body_json)) {
+    switch (llmgw_scan_request(&s, q->prov->type, body)) {
     case LLMGW_SCAN_OK:
         break;
     case LLMGW_SCAN_BLOCKED:

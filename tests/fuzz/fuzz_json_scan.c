@@ -10,7 +10,9 @@
  *  - INVALID: jansson refuses it, or it nests deeper than max depth, or it holds a NUL
  *    byte (jansson steps over a NUL after a literal or number; the scanner leaves
  *    that UNDECIDED, or refuses a NUL elsewhere);
- *  - UNDECIDED: the caller falls back to jansson, so any verdict of jansson is fine. */
+ *  - UNDECIDED: the caller falls back to jansson, so any verdict of jansson is fine.
+ * With LLMGW_JSON_UNIQUE_KEYS the same against json_loadb(text, JSON_REJECT_DUPLICATES),
+ * and never VALID where the plain scan is not. */
 #include "fuzz_common.h"
 
 #include <jansson.h>
@@ -92,6 +94,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_CHECK(v == LLMGW_JSON_UNDECIDED, "verdict %d", (int)v);
     }
+    llmgw_json_verdict vu = llmgw_json_scan_flags(s, n, max, LLMGW_JSON_UNIQUE_KEYS, NULL, 0,
+                                                  NULL);
+    json_t *uroot = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
+    if (vu == LLMGW_JSON_VALID) {
+        FUZZ_CHECK(v == LLMGW_JSON_VALID, "unique scan VALID, plain scan %d", (int)v);
+        FUZZ_CHECK(uroot != NULL, "unique scan VALID, jansson: %s", je.text);
+    } else if (vu == LLMGW_JSON_INVALID) {
+        FUZZ_CHECK(!uroot || has_nul || depth_of(uroot) > max,
+                   "unique scan INVALID, jansson parses it with JSON_REJECT_DUPLICATES");
+    }
+    json_decref(uroot);
     json_decref(root);
     free(s);
     return 0;

@@ -52,15 +52,49 @@ static const char *const SAMPLES[] = {
     /* array root (streamGenerateContent without alt=sse) */
     "[{\"usageMetadata\":{\"promptTokenCount\":1}},{\"usageMetadata\":{\"promptTokenCount\""
     ":2}}]",
+    /* a chat request: the same names in sibling and nested objects, none repeated within
+     * one object, and a long plain string crossing many 16-byte blocks */
+    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a "
+    "careful assistant; answer briefly and cite sources when you can.\"},{\"role\":\"user\","
+    "\"content\":[{\"type\":\"text\",\"text\":\"hi\"},{\"type\":\"image_url\",\"image_url\":"
+    "{\"url\":\"https://example.invalid/a.png\"}}]}],\"tools\":[{\"type\":\"function\","
+    "\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"type\":"
+    "{\"type\":\"string\"}}}}}],\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
 };
 #define NSAMPLES (sizeof(SAMPLES) / sizeof(SAMPLES[0]))
 
-static int jansson_ok(const char *s, size_t n)
+static int jansson_ok_flags(const char *s, size_t n, size_t flags)
 {
     json_error_t err;
-    json_t *j = json_loadb(s, n, 0, &err);
+    json_t *j = json_loadb(s, n, flags, &err);
     json_decref(j);
     return j != NULL;
+}
+
+static int jansson_ok(const char *s, size_t n)
+{
+    return jansson_ok_flags(s, n, 0);
+}
+
+/* With LLMGW_JSON_UNIQUE_KEYS the verdict is jansson's under JSON_REJECT_DUPLICATES;
+ * the spans are those of the plain scan. */
+static void check_unique(const char *s, size_t n, llmgw_json_verdict plain,
+                         const llmgw_json_span *plain_sp)
+{
+    llmgw_json_span sp[NNAMES];
+    llmgw_json_verdict v = llmgw_json_scan_flags(s, n, 2048, LLMGW_JSON_UNIQUE_KEYS, NAMES,
+                                                 NNAMES, sp);
+    if (plain == LLMGW_JSON_INVALID)
+        assert_int_equal(v, LLMGW_JSON_INVALID);
+    if (v == LLMGW_JSON_UNDECIDED)
+        return;
+    int ok = jansson_ok_flags(s, n, JSON_REJECT_DUPLICATES);
+    if (ok != (v == LLMGW_JSON_VALID)) {
+        fprintf(stderr, "unique scan says %d, jansson %d for [%.*s]\n", v, ok, (int)n, s);
+        fail();
+    }
+    if (v == LLMGW_JSON_VALID)
+        assert_memory_equal(sp, plain_sp, sizeof sp);
 }
 
 /* The scanner's verdict agrees with jansson; for VALID texts every span and the
@@ -69,6 +103,7 @@ static llmgw_json_verdict check_text(const char *s, size_t n)
 {
     llmgw_json_span sp[NNAMES];
     llmgw_json_verdict v = llmgw_json_scan(s, n, 2048, NAMES, NNAMES, sp);
+    check_unique(s, n, v, sp);
     if (v == LLMGW_JSON_UNDECIDED)
         return v;
     int ok = jansson_ok(s, n);
@@ -213,6 +248,83 @@ static void test_table(void **state)
     assert_int_equal(llmgw_json_scan(NULL, 0, 64, NULL, 0, NULL), LLMGW_JSON_INVALID);
 }
 
+/* Repeated names, as JSON_REJECT_DUPLICATES sees them: within one object at any depth;
+ * the same name in different objects is fine. */
+static void test_unique_keys(void **state)
+{
+    static const struct {
+        const char *text;
+        llmgw_json_verdict want;
+    } cases[] = {
+        {"{\"a\":1,\"a\":2}", LLMGW_JSON_INVALID},
+        {"{\"a\":1,\"b\":{\"a\":2},\"c\":[{\"a\":3},{\"a\":4}]}", LLMGW_JSON_VALID},
+        {"{\"a\":{\"a\":{\"a\":1}}}", LLMGW_JSON_VALID},
+        {"{\"m\":[{\"b\":1,\"b\":2}]}", LLMGW_JSON_INVALID},
+        {"{\"x\":{\"y\":{}},\"x\":1}", LLMGW_JSON_INVALID},      /* after a closed child */
+        {"[{\"a\":1},{\"a\":1}]", LLMGW_JSON_VALID},
+        {"{\"ab\":1,\"a\":2,\"b\":3,\"\":4}", LLMGW_JSON_VALID},
+        {"{\"\":1,\"\":2}", LLMGW_JSON_INVALID},
+        {"{\"a\":1,\"\\u0061\":2}", LLMGW_JSON_UNDECIDED},  /* an escape may spell a repeat */
+        {"{\"a\":1,\"a\":2,\"a\\n\":3}", LLMGW_JSON_INVALID}, /* the repeat came first */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *t = cases[i].text;
+        llmgw_json_verdict v = llmgw_json_scan_flags(t, strlen(t), 64, LLMGW_JSON_UNIQUE_KEYS,
+                                                     NULL, 0, NULL);
+        if (v != cases[i].want)
+            fprintf(stderr, "case %zu [%s]: got %d want %d\n", i, t, v, cases[i].want);
+        assert_int_equal(v, cases[i].want);
+        /* without the flag a repeat is fine, as jansson's plain load keeps the last */
+        assert_int_not_equal(llmgw_json_scan(t, strlen(t), 64, NULL, 0, NULL),
+                             LLMGW_JSON_INVALID);
+    }
+    /* an object of many members is left to jansson's hash table, as is deep nesting */
+    char many[1024] = "{", *p = many + 1;
+    for (int i = 0; i < 40; i++)
+        p += sprintf(p, "%s\"k%d\":%d", i ? "," : "", i, i);
+    strcpy(p, "}");
+    assert_int_equal(llmgw_json_scan_flags(many, strlen(many), 64, LLMGW_JSON_UNIQUE_KEYS,
+                                           NULL, 0, NULL), LLMGW_JSON_UNDECIDED);
+    assert_int_equal(llmgw_json_scan(many, strlen(many), 64, NULL, 0, NULL), LLMGW_JSON_VALID);
+    char deep[2 * 130 * 6];
+    size_t n = 0;
+    for (int i = 0; i < 130; i++)
+        n += (size_t)sprintf(deep + n, "{\"a\":");
+    deep[n++] = '1';
+    memset(deep + n, '}', 130);
+    n += 130;
+    assert_int_equal(llmgw_json_scan_flags(deep, n, 2048, LLMGW_JSON_UNIQUE_KEYS, NULL, 0,
+                                           NULL), LLMGW_JSON_UNDECIDED);
+    assert_int_equal(llmgw_json_scan(deep, n, 2048, NULL, 0, NULL), LLMGW_JSON_VALID);
+}
+
+/* The SSE2 run finder: a special byte at every offset of a long string, and strings
+ * ending at every offset near the end of the text (no read past it: ASan checks). */
+static void test_long_strings_every_offset(void **state)
+{
+    char buf[80];
+    for (size_t len = 0; len < 60; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            static const char specials[] = {'"', '\\', '\n', (char)0xc3, (char)0x80, 0x1f};
+            for (size_t k = 0; k < sizeof specials; k++) {
+                buf[0] = '[';
+                buf[1] = '"';
+                memset(buf + 2, 'a', len);
+                if (at < len)
+                    buf[2 + at] = specials[k];
+                buf[2 + len] = '"';
+                buf[3 + len] = ']';
+                char *t = malloc(4 + len);   /* exact size: a read past it is caught */
+                assert_non_null(t);
+                memcpy(t, buf, 4 + len);
+                check_text(t, 4 + len);
+                check_text(t, 3 + len);
+                free(t);
+            }
+        }
+    }
+}
+
 static void test_depth_limit_and_no_recursion(void **state)
 {
     enum { D = 200000 };
@@ -329,6 +441,8 @@ int main(void)
         cmocka_unit_test(test_mutations_agree_with_jansson),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_depth_limit_and_no_recursion),
+        cmocka_unit_test(test_unique_keys),
+        cmocka_unit_test(test_long_strings_every_offset),
         cmocka_unit_test(test_build_values),
         cmocka_unit_test(test_usage_through_the_scanner),
     };
