@@ -278,18 +278,33 @@ int llmgw_price_cost(const llmgw_price *p, const llmgw_usage *u, int64_t *pico)
     return 0;
 }
 
+/* Every answered request formats its cost (record, log notes): digits by hand,
+ * written backwards, rather than a vsnprintf per request. */
 size_t llmgw_cost_format(int64_t pico, char *buf, size_t cap)
 {
     int neg = pico < 0;
     /* magnitude without negating INT64_MIN */
     uint64_t mag = neg ? (uint64_t)(-(pico + 1)) + 1 : (uint64_t)pico;
-    int n = snprintf(buf, cap, "%s%llu.%012llu", neg ? "-" : "",
-                     (unsigned long long)(mag / PICO_PER_USD),
-                     (unsigned long long)(mag % PICO_PER_USD));
-    if (n < 0 || (size_t)n >= cap) {
+    uint64_t whole = mag / PICO_PER_USD, frac = mag % PICO_PER_USD;
+    char d[48], *e = d + sizeof d, *s = e;
+    for (int i = 0; i < 12; i++) {      /* the twelve decimals, zero-padded */
+        *--s = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    *--s = '.';
+    do {
+        *--s = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    if (neg)
+        *--s = '-';
+    size_t n = (size_t)(e - s);
+    if (n >= cap) {
         if (cap)
             buf[0] = '\0';
         return 0;
     }
-    return (size_t)n;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return n;
 }

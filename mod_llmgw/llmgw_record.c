@@ -2,6 +2,7 @@
  * is the spec's; every string is escaped and bounded so a record always fits a line. */
 #include "llmgw_record.h"
 #include "llmgw_json.h"
+#include "llmgw_pricing.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,34 +20,54 @@ static char *put_digits(char *p, int v, int n)
     return p + n;
 }
 
+/* Days since 1970-01-01 to a proleptic Gregorian date, by the era arithmetic of
+ * 400-year cycles: gmtime_r takes glibc's time-zone lock, once per request here. */
+static void civil_date(int64_t days, int64_t *y, int *m, int *d)
+{
+    int64_t z = days + 719468;                  /* days since 0000-03-01 */
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;             /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;           /* March = 0 */
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
 void llmgw_format_ts(int64_t ts_ms, char *buf, size_t cap)
 {
-    time_t secs = (time_t)(ts_ms / 1000);
+    int64_t secs = ts_ms / 1000;
     int ms = (int)(ts_ms % 1000);
     if (ms < 0) {
         ms += 1000;
         secs -= 1;
     }
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999 || cap < 25) {
-        snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    int64_t days = secs / 86400, sod = secs % 86400, year;
+    if (sod < 0) {
+        sod += 86400;
+        days -= 1;
+    }
+    int mon, mday;
+    civil_date(days, &year, &mon, &mday);
+    if (year < 0 || year > 9999 || cap < 25) {
+        snprintf(buf, cap, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)year, mon, mday,
+                 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), ms);
         return;
     }
     /* one record per request: fixed-width digits by hand, not vsnprintf */
     char *p = buf;
-    p = put_digits(p, tm.tm_year + 1900, 4);
+    p = put_digits(p, (int)year, 4);
     *p++ = '-';
-    p = put_digits(p, tm.tm_mon + 1, 2);
+    p = put_digits(p, mon, 2);
     *p++ = '-';
-    p = put_digits(p, tm.tm_mday, 2);
+    p = put_digits(p, mday, 2);
     *p++ = 'T';
-    p = put_digits(p, tm.tm_hour, 2);
+    p = put_digits(p, (int)(sod / 3600), 2);
     *p++ = ':';
-    p = put_digits(p, tm.tm_min, 2);
+    p = put_digits(p, (int)(sod / 60 % 60), 2);
     *p++ = ':';
-    p = put_digits(p, tm.tm_sec, 2);
+    p = put_digits(p, (int)(sod % 60), 2);
     *p++ = '.';
     p = put_digits(p, ms, 3);
     *p++ = 'Z';
@@ -94,24 +115,14 @@ static void field_int(llmgw_sbuf *b, const char *name, int64_t v)
 
 static void put_cost(llmgw_sbuf *b, const llmgw_record *r)
 {
-    if (!r->has_cost) {
+    char d[48];
+    size_t n;
+    if (!r->has_cost || !(n = llmgw_cost_format(r->cost_pico, d, sizeof d))) {
         llmgw_sbuf_puts(b, ",\"cost_usd\":null");
         return;
     }
-    int64_t p = r->cost_pico;
-    uint64_t u = p < 0 ? (uint64_t)0 - (uint64_t)p : (uint64_t)p;
-    uint64_t frac = u % UINT64_C(1000000000000);
-    char d[48], *e = d + sizeof d, *s = e;
-    for (int i = 0; i < 12; i++) {      /* the twelve decimals, zero-padded */
-        *--s = (char)('0' + frac % 10);
-        frac /= 10;
-    }
-    *--s = '.';
-    s = u64_digits(u / UINT64_C(1000000000000), s);
-    if (p < 0)
-        *--s = '-';
     put_name(b, "cost_usd");
-    llmgw_sbuf_put(b, s, (size_t)(e - s));
+    llmgw_sbuf_put(b, d, n);
 }
 
 size_t llmgw_record_bodies_room(const llmgw_record *r)

@@ -116,7 +116,10 @@ void llmgw_audit_record(llmgw_req *q)
     llmgw_record rec;
     char stack_line[LLMGW_RECORD_MAX_LINE], *line = stack_line;
     size_t cap = sizeof stack_line;
-    fill_record(&rec, q, llmgw_srv(r->server));
+    const llmgw_srv_conf *sc = llmgw_srv(r->server);
+    if (!sc->audit_target && !sc->spool_dir)
+        return;                 /* records are not kept (warned at startup) */
+    fill_record(&rec, q, sc);
     if (rec.prompt) {
         cap += llmgw_record_bodies_room(&rec);
         line = apr_palloc(r->pool, cap);

@@ -194,6 +194,18 @@ static const char *log_safe(apr_pool_t *p, const char *s)
     return out;
 }
 
+/* A token count for the log notes: digits by hand, not a vsnprintf per request. */
+static const char *pool_count(apr_pool_t *p, apr_int64_t v)
+{
+    char d[24], *e = d + sizeof d, *s = e;
+    apr_uint64_t u = v < 0 ? 0 : (apr_uint64_t)v;
+    do {
+        *--s = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+}
+
 static void publish_env(llmgw_req *q, const char *model, int has_cost, apr_int64_t pico)
 {
     request_rec *r = q->r;
@@ -206,10 +218,8 @@ static void publish_env(llmgw_req *q, const char *model, int has_cost, apr_int64
     apr_table_setn(env, "LLMGW_PROVIDER", log_safe(r->pool, q->prov->name));
     if (model)
         apr_table_setn(env, "LLMGW_MODEL", log_safe(r->pool, model));
-    apr_table_setn(env, "LLMGW_PROMPT_TOKENS", apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
-                                                            q->usage.prompt));
-    apr_table_setn(env, "LLMGW_COMPLETION_TOKENS", apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
-                                                                q->usage.completion));
+    apr_table_setn(env, "LLMGW_PROMPT_TOKENS", pool_count(r->pool, q->usage.prompt));
+    apr_table_setn(env, "LLMGW_COMPLETION_TOKENS", pool_count(r->pool, q->usage.completion));
     if (has_cost) {
         char *cost = apr_palloc(r->pool, 32);
         if (llmgw_cost_format(pico, cost, 32))

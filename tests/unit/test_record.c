@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include <jansson.h>
 
@@ -477,6 +478,23 @@ static void test_format_ts(void **state)
     expect_ts(INT64_C(-310476304000) + 42, "1960-02-29T12:34:56.042Z");
     expect_ts(INT64_C(-2203891200000) - 1, "1900-02-28T23:59:59.999Z");
     expect_ts(INT64_C(253402300799999), "9999-12-31T23:59:59.999Z");
+
+    /* the date arithmetic agrees with gmtime_r over years 0000-9999 */
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t ms = (int64_t)(x % UINT64_C(315537897600000)) - INT64_C(62167219200000);
+        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+        char want[96], got[32];
+        assert_non_null(gmtime_r(&secs, &tm));
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(ms - (int64_t)secs * 1000));
+        llmgw_format_ts(ms, got, sizeof got);
+        if (strcmp(got, want) != 0)
+            fail_msg("ts %lld: got %s want %s", (long long)ms, got, want);
+    }
 
     /* a short buffer is truncated, still NUL-terminated */
     char tiny[11];
