@@ -1,22 +1,28 @@
 /* llmgw_usage.c — token usage extraction per provider (SPEC §7 semantics): OpenAI
  * chat/Responses/embeddings (also azure, openai-compatible), Anthropic messages,
  * Gemini; whole bodies and single stream events, with a cheap substring pre-filter
- * so that most streamed events are never parsed. Part of libllmgw. */
+ * so that most streamed events are never parsed. Texts are judged by llmgw_json_scan
+ * and read through views (llmgw_json_view.h): no tree is built, nothing allocated,
+ * except for the rare text only jansson can judge. Part of libllmgw. */
 #define _GNU_SOURCE  /* memmem */
 #include "llmgw_usage.h"
-#include "llmgw_json.h"
 #include "llmgw_json_scan.h"
+#include "llmgw_json_view.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* jansson has no runtime depth flag (it stops at its compile-time 2048 levels, deep
- * recursion for a small httpd thread stack), so bodies are pre-scanned and anything
- * nested deeper than this is treated as not JSON. Real provider bodies stay < 20. */
+ * recursion for a small httpd thread stack); the scanner refuses anything nested
+ * deeper than this as not JSON before jansson could ever see it. Real provider
+ * bodies stay < 20. */
 #define USAGE_MAX_DEPTH 128
 
-/* Strict parse: object or array root, no NUL in strings, nothing after the value. */
-#define USAGE_JSON_FLAGS 0
+typedef llmgw_json_view jv;
+typedef llmgw_view_name vname;
+
+#define NAME(lit) ((vname)LLMGW_VIEW_NAME(lit))
 
 void llmgw_usage_init(llmgw_usage *u)
 {
@@ -28,14 +34,93 @@ int64_t llmgw_usage_total(const llmgw_usage *u)
     return u->prompt + u->completion;
 }
 
-/* ---- JSON helpers ------------------------------------------------------------ */
+/* ---- judging a text ---------------------------------------------------------------- */
 
-static json_t *load(const char *s, size_t n)
+#define MAX_MEMBERS 4
+
+/* A text judged to be JSON: its root, the root members a caller named, and the
+ * normalised copy the views point into when jansson had to decide (else NULL). */
+typedef struct {
+    jv root;
+    jv m[MAX_MEMBERS];
+    char *copy;
+} parsed;
+
+/* What the scanner leaves undecided (integers of 19+ digits, reals that may overflow,
+ * escaped root member names, a NUL after a literal) is judged by jansson, exactly as
+ * before; its compact re-serialisation is valid JSON the views can read. */
+static int normalise(const char *s, size_t n, const char *const *names, size_t k,
+                     parsed *ps)
 {
     json_error_t err;
-    if (!s || !llmgw_json_depth_ok(s, n, USAGE_MAX_DEPTH))
-        return NULL;
-    return json_loadb(s, n, USAGE_JSON_FLAGS, &err);
+    vname nm[MAX_MEMBERS];
+    for (size_t i = 0; i < k; i++) {
+        nm[i].s = names[i];
+        nm[i].n = strlen(names[i]);
+    }
+    json_t *root = json_loadb(s, n, 0, &err);
+    if (!root)
+        return -1;
+    ps->copy = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (!ps->copy)
+        return -1;
+    ps->root = llmgw_view_of(ps->copy, strlen(ps->copy));
+    llmgw_view_members(ps->root, nm, k, ps->m);
+    return 0;
+}
+
+/* 0 when [s, s + n) is JSON as json_loadb(…, 0) judges it, nested at most
+ * USAGE_MAX_DEPTH deep; -1 otherwise. The scan finds the named root members on the
+ * way. On 0 the caller releases ps with parsed_free. */
+static int parse(const char *s, size_t n, const char *const *names, size_t k, parsed *ps)
+{
+    llmgw_json_span sp[MAX_MEMBERS];
+    ps->copy = NULL;
+    switch (llmgw_json_scan(s, n, USAGE_MAX_DEPTH, names, k, sp)) {
+    case LLMGW_JSON_VALID:
+        ps->root = llmgw_view_of(s, n);
+        for (size_t i = 0; i < k; i++)
+            ps->m[i] = llmgw_view_at(s, sp[i].off, sp[i].len);
+        return 0;
+    case LLMGW_JSON_UNDECIDED:
+        return normalise(s, n, names, k, ps);
+    default:
+        return -1;
+    }
+}
+
+static void parsed_free(parsed *ps)
+{
+    free(ps->copy);     /* json_dumps' buffer: free(), as jansson documents */
+}
+
+/* ---- reading values ------------------------------------------------------------------ */
+
+static int is_object(jv v)
+{
+    return llmgw_view_is(v, LLMGW_VIEW_OBJECT);
+}
+
+/* Reads a token count; 1 if v is a number. Reals are accepted (some openai-compatible
+ * servers emit 12.0) and truncated; negatives count 0, huge ones LLMGW_TOKENS_MAX. */
+static int get_tokens(jv v, int64_t *out)
+{
+    return llmgw_view_count(v, LLMGW_TOKENS_MAX, out);
+}
+
+/* Token count or 0 when missing (SPEC: unreported fields are 0, never null). */
+static int64_t tok(jv v)
+{
+    int64_t n = 0;
+    get_tokens(v, &n);
+    return n;
+}
+
+/* obj.key, 0 when any part is missing. */
+static int64_t tok_in(jv obj, vname key)
+{
+    return tok(llmgw_view_get(obj, key));
 }
 
 static int64_t clamp_tokens(int64_t v)
@@ -43,80 +128,59 @@ static int64_t clamp_tokens(int64_t v)
     return v < 0 ? 0 : v > LLMGW_TOKENS_MAX ? LLMGW_TOKENS_MAX : v;
 }
 
-/* Reads a token count; 1 if the key holds a number. Reals are accepted (some
- * openai-compatible servers emit 12.0) and truncated. */
-static int get_tokens(const json_t *obj, const char *key, int64_t *out)
-{
-    const json_t *v = json_object_get(obj, key);
-    if (json_is_integer(v)) {
-        *out = clamp_tokens((int64_t)json_integer_value(v));
-        return 1;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        *out = d <= 0 ? 0 : d >= (double)LLMGW_TOKENS_MAX ? LLMGW_TOKENS_MAX : (int64_t)d;
-        return 1;
-    }
-    return 0;
-}
-
-/* Token count or 0 when missing (SPEC: unreported fields are 0, never null). */
-static int64_t tok(const json_t *obj, const char *key)
-{
-    int64_t v = 0;
-    get_tokens(obj, key, &v);
-    return v;
-}
-
-/* obj.sub.key, 0 when any part is missing. */
-static int64_t tok2(const json_t *obj, const char *sub, const char *key)
-{
-    return tok(json_object_get(obj, sub), key);
-}
-
 static int64_t add_tokens(int64_t a, int64_t b)
 {
     return clamp_tokens(a + b);  /* both <= 1e15: cannot overflow */
 }
 
-static void copy_str(char *dst, size_t cap, const json_t *v)
+/* Records the model and response id where they are strings (cut to the buffers). */
+static void take_ids(jv model, jv id, llmgw_usage *u)
 {
-    const char *s = json_string_value(v);
-    if (!s)
-        return;
-    size_t n = strlen(s);
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(dst, s, n);
-    dst[n] = '\0';
+    llmgw_view_copy_string(model, u->model, sizeof(u->model));
+    llmgw_view_copy_string(id, u->response_id, sizeof(u->response_id));
 }
 
-/* Records the model and response id an object names, where it names them. */
-static void take_ids(const json_t *obj, const char *model_key, const char *id_key,
-                     llmgw_usage *u)
-{
-    copy_str(u->model, sizeof(u->model), json_object_get(obj, model_key));
-    copy_str(u->response_id, sizeof(u->response_id), json_object_get(obj, id_key));
-}
+/* Member name lists are written once and spelled both ways: plain strings for the
+ * scanner's root lookup, measured names for lookups in views. */
+#define AS_STR(lit) lit,
+#define AS_NAME(lit) LLMGW_VIEW_NAME(lit),
+
+/* The members of a message: OpenAI bodies and chunks, the "response" of a Responses
+ * stream event (its first three), Anthropic messages (the first three). */
+#define MSG_LIST(X) X("usage") X("model") X("id") X("response")
+static const char *const MSG[] = {MSG_LIST(AS_STR)};
+static const vname MSG_NAMES[] = {MSG_LIST(AS_NAME)};
+enum { M_USAGE, M_MODEL, M_ID, M_RESPONSE, M_N };
+#define M_OWN M_RESPONSE    /* how many are a message's own: usage, model, id */
 
 /* ---- OpenAI wire (openai, azure, openai-compatible) -------------------------- */
 
+static const vname OPENAI_USAGE[] = {
+    LLMGW_VIEW_NAME("input_tokens"), LLMGW_VIEW_NAME("output_tokens"),
+    LLMGW_VIEW_NAME("input_tokens_details"), LLMGW_VIEW_NAME("output_tokens_details"),
+    LLMGW_VIEW_NAME("prompt_tokens"), LLMGW_VIEW_NAME("completion_tokens"),
+    LLMGW_VIEW_NAME("total_tokens"), LLMGW_VIEW_NAME("prompt_tokens_details"),
+    LLMGW_VIEW_NAME("completion_tokens_details")};
+enum { OU_IN, OU_OUT, OU_IN_D, OU_OUT_D, OU_PROMPT, OU_COMPL, OU_TOTAL, OU_PROMPT_D,
+       OU_COMPL_D, OU_N };
+
 /* Responses API names its fields input/output, chat and embeddings prompt/completion. */
-static void openai_usage(const json_t *us, llmgw_usage *u)
+static void openai_usage(jv us, llmgw_usage *u)
 {
-    if (json_object_get(us, "input_tokens") || json_object_get(us, "output_tokens")) {
-        u->prompt = tok(us, "input_tokens");
-        u->completion = tok(us, "output_tokens");
-        u->cached = tok2(us, "input_tokens_details", "cached_tokens");
-        u->reasoning = tok2(us, "output_tokens_details", "reasoning_tokens");
+    jv f[OU_N];
+    llmgw_view_members(us, OPENAI_USAGE, OU_N, f);
+    if (llmgw_view_present(f[OU_IN]) || llmgw_view_present(f[OU_OUT])) {
+        u->prompt = tok(f[OU_IN]);
+        u->completion = tok(f[OU_OUT]);
+        u->cached = tok_in(f[OU_IN_D], NAME("cached_tokens"));
+        u->reasoning = tok_in(f[OU_OUT_D], NAME("reasoning_tokens"));
     } else {
         int64_t total = 0;
-        u->completion = tok(us, "completion_tokens");
-        if (!get_tokens(us, "prompt_tokens", &u->prompt) &&
-            get_tokens(us, "total_tokens", &total))
+        u->completion = tok(f[OU_COMPL]);
+        if (!get_tokens(f[OU_PROMPT], &u->prompt) && get_tokens(f[OU_TOTAL], &total))
             u->prompt = total > u->completion ? total - u->completion : 0;
-        u->cached = tok2(us, "prompt_tokens_details", "cached_tokens");
-        u->reasoning = tok2(us, "completion_tokens_details", "reasoning_tokens");
+        u->cached = tok_in(f[OU_PROMPT_D], NAME("cached_tokens"));
+        u->reasoning = tok_in(f[OU_COMPL_D], NAME("reasoning_tokens"));
     }
     u->cache_write = 0;
     u->cache_write_1h = 0;
@@ -125,52 +189,58 @@ static void openai_usage(const json_t *us, llmgw_usage *u)
     u->final = 1;
 }
 
-/* A body, a chat chunk, or a Responses stream event (usage under "response"). */
-static void openai_root(const json_t *root, llmgw_usage *u)
+/* A body, a chat chunk, or a Responses stream event (usage under "response"); m holds
+ * the root's MSG members. */
+static void openai_root(const jv *m, llmgw_usage *u)
 {
-    const json_t *obj = root;
-    const json_t *us = json_object_get(root, "usage");
-    const json_t *resp = json_object_get(root, "response");
-    if (!json_is_object(us) && json_is_object(resp)) {
-        obj = resp;
-        us = json_object_get(resp, "usage");
+    jv r[M_OWN];
+    const jv *obj = m;
+    if (!is_object(m[M_USAGE]) && is_object(m[M_RESPONSE])) {
+        llmgw_view_members(m[M_RESPONSE], MSG_NAMES, M_OWN, r);
+        obj = r;
     }
-    take_ids(obj, "model", "id", u);
-    if (json_is_object(us))
-        openai_usage(us, u);
+    take_ids(obj[M_MODEL], obj[M_ID], u);
+    if (is_object(obj[M_USAGE]))
+        openai_usage(obj[M_USAGE], u);
 }
 
 /* ---- Anthropic ----------------------------------------------------------------- */
 
-/* Sets *dst from obj.key; when absent, zeroes it only if all=1. message_start and
+/* Sets *dst from v; when v is no number, zeroes it only if all=1. message_start and
  * whole bodies define every field; message_delta replaces only what it carries. */
-static void upd(const json_t *obj, const char *key, int64_t *dst, int all)
+static void upd(jv v, int64_t *dst, int all)
 {
-    if (!get_tokens(obj, key, dst) && all)
+    if (!get_tokens(v, dst) && all)
         *dst = 0;
 }
 
-static void anthropic_usage(const json_t *us, llmgw_usage *u, int all)
+static const vname ANTHROPIC_USAGE[] = {
+    LLMGW_VIEW_NAME("input_tokens"), LLMGW_VIEW_NAME("cache_read_input_tokens"),
+    LLMGW_VIEW_NAME("cache_creation_input_tokens"), LLMGW_VIEW_NAME("cache_creation"),
+    LLMGW_VIEW_NAME("output_tokens"), LLMGW_VIEW_NAME("output_tokens_details")};
+enum { AU_IN, AU_READ, AU_WRITE, AU_CC, AU_OUT, AU_OTD, AU_N };
+
+static void anthropic_usage(jv us, llmgw_usage *u, int all)
 {
-    const json_t *cc = json_object_get(us, "cache_creation");
-    const json_t *otd = json_object_get(us, "output_tokens_details");
-    upd(us, "input_tokens", &u->raw_input, all);
-    upd(us, "cache_read_input_tokens", &u->cached, all);
-    upd(us, "cache_creation_input_tokens", &u->cache_write, all);
-    upd(cc, "ephemeral_1h_input_tokens", &u->cache_write_1h, all);
-    upd(us, "output_tokens", &u->completion, all);   /* cumulative: replace */
-    upd(otd, "thinking_tokens", &u->reasoning, all);
+    jv f[AU_N];
+    llmgw_view_members(us, ANTHROPIC_USAGE, AU_N, f);
+    upd(f[AU_IN], &u->raw_input, all);
+    upd(f[AU_READ], &u->cached, all);
+    upd(f[AU_WRITE], &u->cache_write, all);
+    upd(llmgw_view_get(f[AU_CC], NAME("ephemeral_1h_input_tokens")), &u->cache_write_1h, all);
+    upd(f[AU_OUT], &u->completion, all);   /* cumulative: replace */
+    upd(llmgw_view_get(f[AU_OTD], NAME("thinking_tokens")), &u->reasoning, all);
     u->prompt = add_tokens(add_tokens(u->raw_input, u->cached), u->cache_write);
     u->seen = 1;
 }
 
-/* A whole message (non-streaming body, or message_start's "message"). */
-static void anthropic_message(const json_t *msg, llmgw_usage *u)
+/* A whole message (non-streaming body, or message_start's "message"): m holds its
+ * first three MSG members. */
+static void anthropic_message(const jv *m, llmgw_usage *u)
 {
-    const json_t *us = json_object_get(msg, "usage");
-    take_ids(msg, "model", "id", u);
-    if (json_is_object(us))
-        anthropic_usage(us, u, 1);
+    take_ids(m[M_MODEL], m[M_ID], u);
+    if (is_object(m[M_USAGE]))
+        anthropic_usage(m[M_USAGE], u, 1);
 }
 
 static int name_is(const char *s, size_t n, const char *lit)
@@ -179,31 +249,58 @@ static int name_is(const char *s, size_t n, const char *lit)
     return s && n == l && !memcmp(s, lit, l);
 }
 
-static void anthropic_event(const char *type, size_t tlen, const json_t *root,
-                            llmgw_usage *u)
+/* The root members a stream event's accounting reads. */
+static const char *const ANTHROPIC_EVENT[] = {"type", "message", "usage"};
+enum { AE_TYPE, AE_MESSAGE, AE_USAGE, AE_N };
+
+enum { EV_OTHER, EV_START, EV_DELTA };
+
+static int kind_of_name(const char *s, size_t n)
 {
-    if (name_is(type, tlen, "message_start")) {
-        const json_t *msg = json_object_get(root, "message");
-        if (json_is_object(msg))
-            anthropic_message(msg, u);
-    } else if (name_is(type, tlen, "message_delta")) {
-        const json_t *us = json_object_get(root, "usage");
-        if (json_is_object(us)) {
-            anthropic_usage(us, u, 0);
-            u->final = 1;
-        }
+    return name_is(s, n, "message_start") ? EV_START
+         : name_is(s, n, "message_delta") ? EV_DELTA : EV_OTHER;
+}
+
+static int kind_of_type(jv type)
+{
+    return llmgw_view_string_is(type, "message_start") ? EV_START
+         : llmgw_view_string_is(type, "message_delta") ? EV_DELTA : EV_OTHER;
+}
+
+static void anthropic_event(int kind, const jv *m, llmgw_usage *u)
+{
+    if (kind == EV_START && is_object(m[AE_MESSAGE])) {
+        jv msg[M_OWN];
+        llmgw_view_members(m[AE_MESSAGE], MSG_NAMES, M_OWN, msg);
+        anthropic_message(msg, u);
+    } else if (kind == EV_DELTA && is_object(m[AE_USAGE])) {
+        anthropic_usage(m[AE_USAGE], u, 0);
+        u->final = 1;
     }
 }
 
 /* ---- Gemini -------------------------------------------------------------------- */
 
-static void gemini_usage(const json_t *um, llmgw_usage *u)
+#define GEMINI_LIST(X) X("usageMetadata") X("modelVersion") X("responseId") X("candidates")
+static const char *const GEMINI[] = {GEMINI_LIST(AS_STR)};
+static const vname GEMINI_NAMES[] = {GEMINI_LIST(AS_NAME)};
+enum { G_USAGE, G_MODEL, G_ID, G_CANDIDATES, G_N };
+
+static const vname GEMINI_USAGE[] = {
+    LLMGW_VIEW_NAME("promptTokenCount"), LLMGW_VIEW_NAME("toolUsePromptTokenCount"),
+    LLMGW_VIEW_NAME("candidatesTokenCount"), LLMGW_VIEW_NAME("thoughtsTokenCount"),
+    LLMGW_VIEW_NAME("cachedContentTokenCount")};
+enum { GU_PROMPT, GU_TOOL, GU_CANDS, GU_THOUGHTS, GU_CACHED, GU_N };
+
+static void gemini_usage(jv um, llmgw_usage *u)
 {
-    int64_t thoughts = tok(um, "thoughtsTokenCount");
-    u->prompt = add_tokens(tok(um, "promptTokenCount"), tok(um, "toolUsePromptTokenCount"));
-    u->completion = add_tokens(tok(um, "candidatesTokenCount"), thoughts);
+    jv f[GU_N];
+    llmgw_view_members(um, GEMINI_USAGE, GU_N, f);
+    int64_t thoughts = tok(f[GU_THOUGHTS]);
+    u->prompt = add_tokens(tok(f[GU_PROMPT]), tok(f[GU_TOOL]));
+    u->completion = add_tokens(tok(f[GU_CANDS]), thoughts);
     u->reasoning = thoughts;
-    u->cached = tok(um, "cachedContentTokenCount");
+    u->cached = tok(f[GU_CACHED]);
     u->cache_write = 0;
     u->cache_write_1h = 0;
     u->raw_input = u->prompt;
@@ -211,28 +308,37 @@ static void gemini_usage(const json_t *um, llmgw_usage *u)
 }
 
 /* A candidate with a finishReason marks the closing chunk of a stream. */
-static int gemini_finished(const json_t *root)
+static int gemini_finished(jv cands)
 {
-    const json_t *cands = json_object_get(root, "candidates");
-    size_t i;
-    const json_t *c;
-    json_array_foreach(cands, i, c) {
-        if (json_is_string(json_object_get(c, "finishReason")))
+    llmgw_view_iter it = llmgw_view_items(cands);
+    jv c;
+    while (llmgw_view_next(&it, &c))
+        if (llmgw_view_is(llmgw_view_get(c, NAME("finishReason")), LLMGW_VIEW_STRING))
             return 1;
-    }
     return 0;
 }
 
-/* One generateContent response or stream chunk: the latest usageMetadata replaces. */
-static void gemini_chunk(const json_t *root, llmgw_usage *u)
+/* One generateContent response or stream chunk (m: its GEMINI members): the latest
+ * usageMetadata replaces. */
+static void gemini_chunk(const jv *m, llmgw_usage *u)
 {
-    const json_t *um = json_object_get(root, "usageMetadata");
-    take_ids(root, "modelVersion", "responseId", u);
-    if (!json_is_object(um))
+    take_ids(m[G_MODEL], m[G_ID], u);
+    if (!is_object(m[G_USAGE]))
         return;
-    gemini_usage(um, u);
-    if (gemini_finished(root))
+    gemini_usage(m[G_USAGE], u);
+    if (gemini_finished(m[G_CANDIDATES]))
         u->final = 1;
+}
+
+/* streamGenerateContent without alt=sse: a JSON array of chunks. */
+static void gemini_array(jv root, llmgw_usage *u)
+{
+    llmgw_view_iter it = llmgw_view_items(root);
+    jv chunk, m[G_N];
+    while (llmgw_view_next(&it, &chunk)) {
+        llmgw_view_members(chunk, GEMINI_NAMES, G_N, m);
+        gemini_chunk(m, u);
+    }
 }
 
 /* ---- public entry points ---------------------------------------------------------- */
@@ -242,70 +348,29 @@ static int openai_wire(llmgw_ptype t)
     return t == LLMGW_PT_OPENAI || t == LLMGW_PT_AZURE || t == LLMGW_PT_OPENAI_COMPAT;
 }
 
-/* The root members a whole body's accounting reads, per wire format. */
-static const char *const OPENAI_MEMBERS[] = {"usage", "response", "model", "id"};
-static const char *const ANTHROPIC_MEMBERS[] = {"usage", "model", "id"};
-static const char *const GEMINI_MEMBERS[] = {"usageMetadata", "modelVersion", "responseId",
-                                             "candidates"};
-#define MAX_MEMBERS 4
-
-/* A whole body, on the request path: a jansson tree of it costs about 10 µs per KB,
- * most of it for text accounting never reads. The scanner judges the body exactly as
- * load() would and finds the wanted root members; only those are built. Bodies it
- * leaves undecided, and Gemini's JSON array form, get the full parse. NULL: not JSON. */
-static json_t *load_body(llmgw_ptype t, const char *s, size_t n)
-{
-    const char *const *names = t == LLMGW_PT_GEMINI ? GEMINI_MEMBERS
-                             : t == LLMGW_PT_ANTHROPIC ? ANTHROPIC_MEMBERS : OPENAI_MEMBERS;
-    size_t k = t == LLMGW_PT_ANTHROPIC ? 3 : 4;
-    llmgw_json_span sp[MAX_MEMBERS];
-    llmgw_json_verdict v = llmgw_json_scan(s, n, USAGE_MAX_DEPTH, names, k, sp);
-    if (v == LLMGW_JSON_INVALID)
-        return NULL;
-    size_t i = 0;
-    while (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')
-        i++;
-    if (v == LLMGW_JSON_UNDECIDED || (s[i] == '[' && t == LLMGW_PT_GEMINI))
-        return load(s, n);
-    if (s[i] == '[')
-        return json_array();    /* no accounting reads an array root: none needed */
-    json_t *root = json_object();
-    for (i = 0; root && i < k; i++) {
-        if (!sp[i].len)
-            continue;
-        json_t *val = llmgw_json_build(s + sp[i].off, sp[i].len, 0);
-        if (!val || json_object_set_new_nocheck(root, names[i], val)) {
-            json_decref(root);
-            return load(s, n);
-        }
-    }
-    return root ? root : load(s, n);
-}
-
+/* A whole body, on the request path: one scan judges it and finds the root members
+ * accounting reads; everything else is read in place. */
 int llmgw_usage_from_json(llmgw_ptype t, const char *body, size_t len, llmgw_usage *u)
 {
+    parsed ps;
     if (t == LLMGW_PT_HTTP)
         return 0;
-    json_t *root = load_body(t, body, len);
-    if (!root)
+    int gemini = t == LLMGW_PT_GEMINI, anthropic = t == LLMGW_PT_ANTHROPIC;
+    if (parse(body, len, gemini ? GEMINI : MSG, gemini ? G_N : anthropic ? M_OWN : M_N, &ps))
         return -1;
-    if (openai_wire(t) && json_is_object(root)) {
-        openai_root(root, u);
-    } else if (t == LLMGW_PT_ANTHROPIC && json_is_object(root)) {
-        anthropic_message(root, u);
+    if (openai_wire(t) && is_object(ps.root)) {
+        openai_root(ps.m, u);
+    } else if (anthropic && is_object(ps.root)) {
+        anthropic_message(ps.m, u);
         if (u->seen)
             u->final = 1;
-    } else if (t == LLMGW_PT_GEMINI) {
-        size_t i;
-        json_t *chunk;
-        if (json_is_array(root)) {   /* streamGenerateContent without alt=sse */
-            json_array_foreach(root, i, chunk)
-                gemini_chunk(chunk, u);
-        } else {
-            gemini_chunk(root, u);
-        }
+    } else if (gemini) {
+        if (llmgw_view_is(ps.root, LLMGW_VIEW_ARRAY))
+            gemini_array(ps.root, u);
+        else
+            gemini_chunk(ps.m, u);
     }
-    json_decref(root);
+    parsed_free(&ps);
     return 0;
 }
 
@@ -334,42 +399,48 @@ static int has_object_member(const char *data, size_t dlen, const char *key)
 
 static void openai_event(const char *data, size_t dlen, llmgw_usage *u)
 {
+    parsed ps;
     if (name_is(data, dlen, "[DONE]") || !has_object_member(data, dlen, "\"usage\""))
         return;
-    json_t *root = load(data, dlen);
-    if (json_is_object(root))
-        openai_root(root, u);
-    json_decref(root);
+    if (parse(data, dlen, MSG, M_N, &ps))
+        return;
+    if (is_object(ps.root))
+        openai_root(ps.m, u);
+    parsed_free(&ps);
 }
 
 /* Only message_start and message_delta carry usage; the default event name
- * ("message") is allowed through in case a relay dropped the event: lines. */
+ * ("message") is allowed through in case a relay dropped the event: lines. The
+ * data's own "type", when it is a string, decides over the event name. */
 static void anthropic_sse(const char *event, size_t elen, const char *data, size_t dlen,
                           llmgw_usage *u)
 {
+    parsed ps;
     int named = name_is(event, elen, "message_start") || name_is(event, elen, "message_delta");
     int unnamed = elen == 0 || name_is(event, elen, "message");
     if (!named && !(unnamed && has_object_member(data, dlen, "\"usage\"")))
         return;
-    json_t *root = load(data, dlen);
-    if (json_is_object(root)) {
-        const char *type = json_string_value(json_object_get(root, "type"));
-        if (type)
-            anthropic_event(type, strlen(type), root, u);
-        else
-            anthropic_event(event, elen, root, u);
+    if (parse(data, dlen, ANTHROPIC_EVENT, AE_N, &ps))
+        return;
+    if (is_object(ps.root)) {
+        jv type = ps.m[AE_TYPE];
+        anthropic_event(llmgw_view_is(type, LLMGW_VIEW_STRING) ? kind_of_type(type)
+                                                               : kind_of_name(event, elen),
+                        ps.m, u);
     }
-    json_decref(root);
+    parsed_free(&ps);
 }
 
 static void gemini_event(const char *data, size_t dlen, llmgw_usage *u)
 {
+    parsed ps;
     if (!has_object_member(data, dlen, "\"usageMetadata\""))
         return;
-    json_t *root = load(data, dlen);
-    if (json_is_object(root))
-        gemini_chunk(root, u);
-    json_decref(root);
+    if (parse(data, dlen, GEMINI, G_N, &ps))
+        return;
+    if (is_object(ps.root))
+        gemini_chunk(ps.m, u);
+    parsed_free(&ps);
 }
 
 void llmgw_usage_from_event(llmgw_ptype t, const char *event, size_t elen,
@@ -385,14 +456,18 @@ void llmgw_usage_from_event(llmgw_ptype t, const char *event, size_t elen,
         gemini_event(data, dlen, u);
 }
 
+static const char *const CHUNK[] = {"choices", "usage"};
+
 int llmgw_usage_is_usage_only_chunk(const char *data, size_t dlen)
 {
-    if (!data || !has_object_member(data, dlen, "\"usage\""))
+    parsed ps;
+    jv first;
+    if (!data || !has_object_member(data, dlen, "\"usage\"") ||
+        parse(data, dlen, CHUNK, 2, &ps))
         return 0;
-    json_t *root = load(data, dlen);
-    const json_t *choices = json_object_get(root, "choices");
-    int yes = json_is_array(choices) && json_array_size(choices) == 0 &&
-              json_is_object(json_object_get(root, "usage"));
-    json_decref(root);
+    llmgw_view_iter it = llmgw_view_items(ps.m[0]);
+    int yes = llmgw_view_is(ps.m[0], LLMGW_VIEW_ARRAY) && !llmgw_view_next(&it, &first) &&
+              is_object(ps.m[1]);
+    parsed_free(&ps);
     return yes;
 }

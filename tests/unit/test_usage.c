@@ -2,7 +2,8 @@
  * events for OpenAI (chat, Responses, embeddings), Azure, openai-compatible,
  * Anthropic and Gemini; SPEC §7 semantics (cache in prompt, reasoning in completion,
  * repeated stream figures replace); the usage-only chunk; malformed input; and the
- * hot-path pre-filter (json_loadb is wrapped at link time to count parses). */
+ * hot-path pre-filter (llmgw_json_scan and json_loadb are wrapped at link time to
+ * count parses). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,20 +14,44 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "llmgw_json_scan.h"
 #include "llmgw_sse.h"
 #include "llmgw_usage.h"
 
-/* ---- json_loadb counter (-Wl,--wrap=json_loadb) ----------------------------------- */
+/* ---- parse counters (-Wl,--wrap=llmgw_json_scan,--wrap=json_loadb) --------------------
+ * Usage texts are judged by the scanner and read in place; jansson only judges what
+ * the scanner leaves undecided. parse_count counts both kinds of parse (a text the
+ * pre-filter skips is parsed by neither), load_count the jansson ones alone. */
 
 json_t *__real_json_loadb(const char *buffer, size_t buflen, size_t flags, json_error_t *error);
 json_t *__wrap_json_loadb(const char *buffer, size_t buflen, size_t flags, json_error_t *error);
+llmgw_json_verdict __real_llmgw_json_scan(const char *s, size_t n, int max_depth,
+                                          const char *const *names, size_t nnames,
+                                          llmgw_json_span *spans);
+llmgw_json_verdict __wrap_llmgw_json_scan(const char *s, size_t n, int max_depth,
+                                          const char *const *names, size_t nnames,
+                                          llmgw_json_span *spans);
 
-static int parse_count;
+static int parse_count, load_count;
 
 json_t *__wrap_json_loadb(const char *buffer, size_t buflen, size_t flags, json_error_t *error)
 {
     parse_count++;
+    load_count++;
     return __real_json_loadb(buffer, buflen, flags, error);
+}
+
+llmgw_json_verdict __wrap_llmgw_json_scan(const char *s, size_t n, int max_depth,
+                                          const char *const *names, size_t nnames,
+                                          llmgw_json_span *spans)
+{
+    parse_count++;
+    return __real_llmgw_json_scan(s, n, max_depth, names, nnames, spans);
+}
+
+static void reset_counts(void)
+{
+    parse_count = load_count = 0;
 }
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -260,6 +285,42 @@ static void test_odd_numbers_clamped(void **state)
     assert_int_equal(u.completion, LLMGW_TOKENS_MAX);
 }
 
+/* What the scanner cannot judge alone goes to jansson (one load), as before; what it
+ * can is read in place, escapes included. */
+static void test_undecided_texts_judged_by_jansson(void **state)
+{
+    llmgw_usage u;
+    llmgw_usage_init(&u);
+    reset_counts();
+    assert_int_equal(from_json(LLMGW_PT_OPENAI,
+        "{\"\\u0075sage\":{\"prompt_tokens\":5,\"completion_tokens\":1234567890123456789},"
+        "\"model\":\"m\\u00e9\"}", &u), 0);
+    assert_int_equal(load_count, 1);
+    expect_tokens(&u, 5, LLMGW_TOKENS_MAX, 0, 0, 0);
+    assert_string_equal(u.model, "m\xc3\xa9");
+    /* out of jansson's range: not JSON, nothing changed */
+    llmgw_usage before = u;
+    assert_int_equal(from_json(LLMGW_PT_OPENAI, "{\"usage\":{\"prompt_tokens\":1e400}}", &u), -1);
+    assert_int_equal(from_json(LLMGW_PT_OPENAI,
+        "{\"usage\":{\"prompt_tokens\":99999999999999999999}}", &u), -1);
+    assert_memory_equal(&u, &before, sizeof(u));
+    /* a NUL after a literal: jansson's lexer loses it, so this is JSON */
+    static const char nul[] = "{\"usage\":{\"prompt_tokens\":7,\"x\":true\0}}";
+    llmgw_usage_init(&u);
+    assert_int_equal(llmgw_usage_from_json(LLMGW_PT_OPENAI, nul, sizeof(nul) - 1, &u), 0);
+    assert_int_equal(u.prompt, 7);
+    /* escapes below the root need no jansson */
+    reset_counts();
+    llmgw_usage_init(&u);
+    assert_int_equal(from_json(LLMGW_PT_ANTHROPIC,
+        "{\"id\":\"msg_\\\"1\\\"\",\"model\":\"claude\\/x\",\"usage\":{\"input\\u005ftokens\":3,"
+        "\"output_tokens\":1.5e1,\"output_tokens\":16}}", &u), 0);
+    assert_int_equal(load_count, 0);
+    expect_tokens(&u, 3, 16, 0, 0, 0);
+    assert_string_equal(u.model, "claude/x");
+    assert_string_equal(u.response_id, "msg_\"1\"");
+}
+
 static void test_long_model_truncated(void **state)
 {
     char body[512];
@@ -304,9 +365,9 @@ static void test_deep_nesting_rejected(void **state)
     s[2 * D] = '\0';
     llmgw_usage u;
     llmgw_usage_init(&u);
-    parse_count = 0;
+    reset_counts();
     assert_int_equal(from_json(LLMGW_PT_GEMINI, s, &u), -1);
-    assert_int_equal(parse_count, 0);     /* refused before jansson recursed */
+    assert_int_equal(load_count, 0);      /* refused by the scan before jansson recursed */
     free(s);
     /* brackets inside strings do not count */
     char body[1024];
@@ -355,13 +416,14 @@ static void test_openai_chat_stream(void **state)
 {
     llmgw_usage u;
     llmgw_usage_init(&u);
-    parse_count = 0;
+    reset_counts();
     for (size_t i = 0; i < sizeof(chat_chunks) / sizeof(chat_chunks[0]); i++) {
         from_event(LLMGW_PT_OPENAI, "message", chat_chunks[i], &u);
         if (i < 4)
             assert_false(u.seen);
     }
     assert_int_equal(parse_count, 1);     /* only the usage chunk was parsed */
+    assert_int_equal(load_count, 0);      /* and read in place, without jansson */
     assert_true(u.seen);
     assert_true(u.final);
     expect_tokens(&u, 2010, 17, 1920, 0, 0);
@@ -407,7 +469,7 @@ static void test_openai_responses_stream(void **state)
 {
     llmgw_usage u;
     llmgw_usage_init(&u);
-    parse_count = 0;
+    reset_counts();
     from_event(LLMGW_PT_OPENAI, "response.created",
                "{\"type\":\"response.created\",\"sequence_number\":0,\"response\":"
                RESP_BASE("in_progress", "null") "}", &u);
@@ -525,9 +587,10 @@ static void test_anthropic_stream_cumulative(void **state)
     static const size_t chunks[] = {1, 2, 7, 64, 100000};
     for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
         llmgw_usage u;
-        parse_count = 0;
+        reset_counts();
         run_stream(LLMGW_PT_ANTHROPIC, anthropic_stream, chunks[i], &u);
         assert_int_equal(parse_count, 3);  /* message_start + two message_delta */
+        assert_int_equal(load_count, 0);
         /* output_tokens 120 (the latest running total), not 2 + 89 + 120 */
         expect_tokens(&u, 472 + 1500 + 3000, 120, 3000, 1500, 0);
         assert_int_equal(u.cache_write_1h, 500);
@@ -571,7 +634,7 @@ static void test_anthropic_prefilter(void **state)
 {
     llmgw_usage u;
     llmgw_usage_init(&u);
-    parse_count = 0;
+    reset_counts();
     from_event(LLMGW_PT_ANTHROPIC, "content_block_delta",
                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
                "\"input_json_delta\",\"partial_json\":\"{\\\"usage\\\": {\"}}", &u);
@@ -627,7 +690,7 @@ static void test_gemini_chunk_without_usage_keeps_figures(void **state)
     llmgw_usage_init(&u);
     from_event(LLMGW_PT_GEMINI, "message",
                "{\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":2}}", &u);
-    parse_count = 0;
+    reset_counts();
     from_event(LLMGW_PT_GEMINI, "message",
                "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"usageMetadata\"}]}}]}", &u);
     assert_int_equal(parse_count, 0);
@@ -662,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_missing_fields_are_zero),
         cmocka_unit_test(test_body_without_usage),
         cmocka_unit_test(test_odd_numbers_clamped),
+        cmocka_unit_test(test_undecided_texts_judged_by_jansson),
         cmocka_unit_test(test_long_model_truncated),
         cmocka_unit_test(test_malformed_json_untouched),
         cmocka_unit_test(test_deep_nesting_rejected),
