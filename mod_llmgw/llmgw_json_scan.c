@@ -26,9 +26,11 @@ static int is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
-static void skip_ws(const unsigned char **pp, const unsigned char *e)
+static inline void skip_ws(const unsigned char **pp, const unsigned char *e)
 {
     const unsigned char *p = *pp;
+    if (p < e && *p > ' ')
+        return;                         /* compact JSON: the usual case */
     while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     *pp = p;

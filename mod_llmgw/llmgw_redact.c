@@ -18,6 +18,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #define _GNU_SOURCE  /* memmem */
 #include "llmgw_redact.h"
+#include "llmgw_json_view.h"
 
 #include <pcre2.h>
 #include <stdio.h>
@@ -360,151 +361,273 @@ llmgw_scan_status llmgw_scan_text(llmgw_scan *s, const char *text, size_t len,
 
 /* ---- the texts of a request ----------------------------------------------------------- */
 
-static llmgw_scan_status scan_string(llmgw_scan *s, json_t *str)
+/* The request is walked as text, through views (llmgw_json_view.h): no tree is built,
+ * and a redaction rewrites only the string tokens it changed, so every other byte of
+ * the body goes to the provider exactly as the client sent it. */
+static const llmgw_view_name N_TEXT = LLMGW_VIEW_NAME("text"),
+                             N_CONTENT = LLMGW_VIEW_NAME("content"),
+                             N_OUTPUT = LLMGW_VIEW_NAME("output"),
+                             N_SOURCE = LLMGW_VIEW_NAME("source"),
+                             N_TYPE = LLMGW_VIEW_NAME("type"),
+                             N_DATA = LLMGW_VIEW_NAME("data"),
+                             N_MESSAGES = LLMGW_VIEW_NAME("messages"),
+                             N_INPUT = LLMGW_VIEW_NAME("input"),
+                             N_INSTRUCTIONS = LLMGW_VIEW_NAME("instructions"),
+                             N_PROMPT = LLMGW_VIEW_NAME("prompt"),
+                             N_SYSTEM = LLMGW_VIEW_NAME("system"),
+                             N_PARTS = LLMGW_VIEW_NAME("parts"),
+                             N_CONTENTS = LLMGW_VIEW_NAME("contents"),
+                             N_SYS_INSTR = LLMGW_VIEW_NAME("systemInstruction"),
+                             N_SYS_INSTR_S = LLMGW_VIEW_NAME("system_instruction"),
+                             N_REQUESTS = LLMGW_VIEW_NAME("requests"),
+                             N_GCR = LLMGW_VIEW_NAME("generateContentRequest"),
+                             N_GCR_S = LLMGW_VIEW_NAME("generate_content_request");
+
+/* A string token of the body and the redacted value that replaces it. */
+typedef struct {
+    size_t off, len;
+    const char *text;
+    size_t text_len;
+} edit;
+
+typedef struct {
+    llmgw_scan *s;
+    const char *body;
+    edit *edits;
+    size_t nedits, cap;
+} walk;
+
+static int add_edit(walk *w, llmgw_json_view v, const char *text, size_t n)
 {
-    const char *out;
-    size_t n;
-    if (!json_is_string(str))
-        return LLMGW_SCAN_OK;
-    const char *v = json_string_value(str);
-    llmgw_scan_status st = scan(s, v, json_string_length(str), 1, &out, &n);
-    if (st != LLMGW_SCAN_OK || out == v)
-        return st;
-    if (json_string_setn(str, out, n) < 0)
-        return fail(s, NULL, 0);
-    return LLMGW_SCAN_OK;
+    if (w->nedits == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 8;
+        edit *e = w->s->alloc->fn(w->s->alloc->ctx, cap * sizeof *e);
+        if (!e)
+            return -1;
+        if (w->nedits)
+            memcpy(e, w->edits, w->nedits * sizeof *e);
+        w->edits = e;
+        w->cap = cap;
+    }
+    w->edits[w->nedits++] = (edit){(size_t)(v.p - w->body), v.n, text, n};
+    return 0;
 }
 
-static llmgw_scan_status scan_content(llmgw_scan *s, json_t *c);
+/* A string's value is its raw bytes unless it holds an escape: then it is decoded
+ * (never longer than the token). The scanner refused \u0000, so no NUL cuts it. */
+static llmgw_scan_status walk_string(walk *w, llmgw_json_view v)
+{
+    if (!llmgw_view_is(v, LLMGW_VIEW_STRING))
+        return LLMGW_SCAN_OK;
+    const char *text = v.p + 1, *out;
+    size_t n = v.n - 2, out_len;
+    if (memchr(text, '\\', n)) {
+        char *d = w->s->alloc->fn(w->s->alloc->ctx, n + 1);
+        if (!d)
+            return fail(w->s, NULL, 0);
+        llmgw_view_copy_string(v, d, n + 1);
+        text = d;
+        n = strlen(d);
+    }
+    llmgw_scan_status st = scan(w->s, text, n, 1, &out, &out_len);
+    if (st != LLMGW_SCAN_OK || out == text)
+        return st;
+    return add_edit(w, v, out, out_len) ? fail(w->s, NULL, 0) : LLMGW_SCAN_OK;
+}
+
+static llmgw_scan_status walk_content(walk *w, llmgw_json_view c);
 
 /* A content block or part (any provider): its text, nested content (Anthropic
  * tool_result and search results), a Responses function_call_output, a plain-text
  * document source. Image, audio and file parts carry none of these. */
-static llmgw_scan_status scan_block(llmgw_scan *s, json_t *b)
+static llmgw_scan_status walk_block(walk *w, llmgw_json_view b)
 {
     llmgw_scan_status st;
-    if (!json_is_object(b))
-        return scan_string(s, b);
-    if ((st = scan_string(s, json_object_get(b, "text"))) != LLMGW_SCAN_OK)
+    if (!llmgw_view_is(b, LLMGW_VIEW_OBJECT))
+        return walk_string(w, b);
+    if ((st = walk_string(w, llmgw_view_get(b, N_TEXT))) != LLMGW_SCAN_OK ||
+        (st = walk_content(w, llmgw_view_get(b, N_CONTENT))) != LLMGW_SCAN_OK ||
+        (st = walk_content(w, llmgw_view_get(b, N_OUTPUT))) != LLMGW_SCAN_OK)
         return st;
-    if ((st = scan_content(s, json_object_get(b, "content"))) != LLMGW_SCAN_OK)
-        return st;
-    if ((st = scan_content(s, json_object_get(b, "output"))) != LLMGW_SCAN_OK)
-        return st;
-    json_t *src = json_object_get(b, "source");
-    const char *stype = json_string_value(json_object_get(src, "type"));
-    if (stype && !strcmp(stype, "text"))
-        return scan_string(s, json_object_get(src, "data"));
-    if (stype && !strcmp(stype, "content"))
-        return scan_content(s, json_object_get(src, "content"));
+    llmgw_json_view src = llmgw_view_get(b, N_SOURCE), stype = llmgw_view_get(src, N_TYPE);
+    if (llmgw_view_string_is(stype, "text"))
+        return walk_string(w, llmgw_view_get(src, N_DATA));
+    if (llmgw_view_string_is(stype, "content"))
+        return walk_content(w, llmgw_view_get(src, N_CONTENT));
     return LLMGW_SCAN_OK;
 }
 
 /* A string, or an array of blocks / parts / strings. */
-static llmgw_scan_status scan_content(llmgw_scan *s, json_t *c)
+static llmgw_scan_status walk_content(walk *w, llmgw_json_view c)
 {
-    if (json_is_string(c))
-        return scan_string(s, c);
-    if (!json_is_array(c))
-        return LLMGW_SCAN_OK;
-    for (size_t i = 0; i < json_array_size(c); i++) {
-        llmgw_scan_status st = scan_block(s, json_array_get(c, i));
+    if (!llmgw_view_is(c, LLMGW_VIEW_ARRAY))
+        return walk_string(w, c);
+    llmgw_json_view item;
+    for (llmgw_view_iter it = llmgw_view_items(c); llmgw_view_next(&it, &item);) {
+        llmgw_scan_status st = walk_block(w, item);
         if (st != LLMGW_SCAN_OK)
             return st;
     }
     return LLMGW_SCAN_OK;
 }
 
-static llmgw_scan_status scan_messages(llmgw_scan *s, json_t *msgs)
+static llmgw_scan_status walk_messages(walk *w, llmgw_json_view msgs)
 {
-    for (size_t i = 0; i < json_array_size(msgs); i++) {
-        llmgw_scan_status st = scan_content(s, json_object_get(json_array_get(msgs, i),
-                                                               "content"));
+    llmgw_json_view m;
+    for (llmgw_view_iter it = llmgw_view_items(msgs); llmgw_view_next(&it, &m);) {
+        llmgw_scan_status st = walk_content(w, llmgw_view_get(m, N_CONTENT));
         if (st != LLMGW_SCAN_OK)
             return st;
     }
     return LLMGW_SCAN_OK;
 }
 
-static llmgw_scan_status scan_openai(llmgw_scan *s, json_t *root)
+static llmgw_scan_status walk_openai(walk *w, llmgw_json_view root)
 {
     llmgw_scan_status st;
-    if ((st = scan_messages(s, json_object_get(root, "messages"))) != LLMGW_SCAN_OK)
+    if ((st = walk_messages(w, llmgw_view_get(root, N_MESSAGES))) != LLMGW_SCAN_OK)
         return st;
-    /* Responses items and embeddings strings alike: scan_block takes both */
-    if ((st = scan_content(s, json_object_get(root, "input"))) != LLMGW_SCAN_OK)
+    /* Responses items and embeddings strings alike: walk_block takes both */
+    if ((st = walk_content(w, llmgw_view_get(root, N_INPUT))) != LLMGW_SCAN_OK)
         return st;
-    if ((st = scan_string(s, json_object_get(root, "instructions"))) != LLMGW_SCAN_OK)
+    if ((st = walk_string(w, llmgw_view_get(root, N_INSTRUCTIONS))) != LLMGW_SCAN_OK)
         return st;
-    return scan_content(s, json_object_get(root, "prompt"));
+    return walk_content(w, llmgw_view_get(root, N_PROMPT));
 }
 
-static llmgw_scan_status scan_anthropic(llmgw_scan *s, json_t *root)
+static llmgw_scan_status walk_anthropic(walk *w, llmgw_json_view root)
 {
-    llmgw_scan_status st = scan_content(s, json_object_get(root, "system"));
+    llmgw_scan_status st = walk_content(w, llmgw_view_get(root, N_SYSTEM));
     if (st != LLMGW_SCAN_OK)
         return st;
-    return scan_messages(s, json_object_get(root, "messages"));
+    return walk_messages(w, llmgw_view_get(root, N_MESSAGES));
 }
 
-static json_t *get2(const json_t *o, const char *camel, const char *snake)
+static llmgw_json_view get2(llmgw_json_view o, llmgw_view_name camel, llmgw_view_name snake)
 {
-    json_t *v = json_object_get(o, camel);
-    return v ? v : json_object_get(o, snake);
+    llmgw_json_view v = llmgw_view_get(o, camel);
+    return llmgw_view_present(v) ? v : llmgw_view_get(o, snake);
 }
 
 /* A Gemini Content: {"role", "parts": [{"text"}, {"inlineData"}, ...]}. */
-static llmgw_scan_status scan_gemini_content(llmgw_scan *s, json_t *content)
+static llmgw_scan_status walk_gemini_content(walk *w, llmgw_json_view content)
 {
-    if (json_is_string(content))
-        return scan_string(s, content);
-    json_t *parts = json_object_get(content, "parts");
-    for (size_t i = 0; i < json_array_size(parts); i++) {
-        llmgw_scan_status st = scan_string(s, json_object_get(json_array_get(parts, i),
-                                                              "text"));
+    if (llmgw_view_is(content, LLMGW_VIEW_STRING))
+        return walk_string(w, content);
+    llmgw_json_view part;
+    for (llmgw_view_iter it = llmgw_view_items(llmgw_view_get(content, N_PARTS));
+         llmgw_view_next(&it, &part);) {
+        llmgw_scan_status st = walk_string(w, llmgw_view_get(part, N_TEXT));
         if (st != LLMGW_SCAN_OK)
             return st;
     }
     return LLMGW_SCAN_OK;
 }
 
-static llmgw_scan_status scan_gemini(llmgw_scan *s, json_t *root, int depth)
+static llmgw_scan_status walk_gemini(walk *w, llmgw_json_view root, int depth)
 {
     llmgw_scan_status st;
-    json_t *contents = json_object_get(root, "contents");
-    for (size_t i = 0; i < json_array_size(contents); i++)
-        if ((st = scan_gemini_content(s, json_array_get(contents, i))) != LLMGW_SCAN_OK)
+    llmgw_json_view c;
+    for (llmgw_view_iter it = llmgw_view_items(llmgw_view_get(root, N_CONTENTS));
+         llmgw_view_next(&it, &c);)
+        if ((st = walk_gemini_content(w, c)) != LLMGW_SCAN_OK)
             return st;
-    st = scan_gemini_content(s, get2(root, "systemInstruction", "system_instruction"));
+    st = walk_gemini_content(w, get2(root, N_SYS_INSTR, N_SYS_INSTR_S));
     if (st != LLMGW_SCAN_OK)
         return st;
-    if ((st = scan_gemini_content(s, json_object_get(root, "content"))) != LLMGW_SCAN_OK)
+    if ((st = walk_gemini_content(w, llmgw_view_get(root, N_CONTENT))) != LLMGW_SCAN_OK)
         return st;
     if (depth > 0)
         return LLMGW_SCAN_OK;
-    json_t *reqs = json_object_get(root, "requests");       /* batchEmbedContents */
-    for (size_t i = 0; i < json_array_size(reqs); i++)
-        if ((st = scan_gemini(s, json_array_get(reqs, i), 1)) != LLMGW_SCAN_OK)
+    for (llmgw_view_iter it = llmgw_view_items(llmgw_view_get(root, N_REQUESTS));
+         llmgw_view_next(&it, &c);)                     /* batchEmbedContents */
+        if ((st = walk_gemini(w, c, 1)) != LLMGW_SCAN_OK)
             return st;
     /* countTokens may wrap a whole generateContent request */
-    return scan_gemini(s, get2(root, "generateContentRequest", "generate_content_request"), 1);
+    return walk_gemini(w, get2(root, N_GCR, N_GCR_S), 1);
 }
 
-llmgw_scan_status llmgw_scan_request(llmgw_scan *s, llmgw_ptype t, json_t *root)
+/* A value as a JSON string token: quotes, and escapes only where JSON needs them. */
+static char *put_json_string(char *p, const char *s, size_t n)
 {
-    if (!json_is_object(root) || !s->rules || (!s->rules->nblock && !s->rules->nredact))
-        return LLMGW_SCAN_OK;
-    switch (t) {
-    case LLMGW_PT_ANTHROPIC:
-        return scan_anthropic(s, root);
-    case LLMGW_PT_GEMINI:
-        return scan_gemini(s, root, 0);
-    case LLMGW_PT_HTTP:
-    case LLMGW_PT_COUNT:
-        return LLMGW_SCAN_OK;
-    default:
-        return scan_openai(s, root);
+    static const char hex[] = "0123456789abcdef";
+    *p++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char)c;
+        } else if (c < 0x20) {
+            *p++ = '\\';
+            switch (c) {
+            case '\n': *p++ = 'n'; break;
+            case '\r': *p++ = 'r'; break;
+            case '\t': *p++ = 't'; break;
+            default:
+                *p++ = 'u', *p++ = '0', *p++ = '0';
+                *p++ = hex[c >> 4], *p++ = hex[c & 15];
+            }
+        } else {
+            *p++ = (char)c;
+        }
     }
+    *p++ = '"';
+    return p;
+}
+
+/* The body with every edit applied, in text order. */
+static char *apply_edits(walk *w, size_t len, size_t *out_len)
+{
+    edit *e = w->edits;
+    size_t room = len + 1;
+    for (size_t i = 1; i < w->nedits; i++)          /* a handful: insertion sort */
+        for (size_t j = i; j > 0 && e[j - 1].off > e[j].off; j--) {
+            edit t = e[j];
+            e[j] = e[j - 1];
+            e[j - 1] = t;
+        }
+    for (size_t i = 0; i < w->nedits; i++)
+        room += 6 * e[i].text_len + 2;
+    char *out = w->s->alloc->fn(w->s->alloc->ctx, room), *p = out;
+    if (!out)
+        return NULL;
+    size_t at = 0;
+    for (size_t i = 0; i < w->nedits; i++) {
+        memcpy(p, w->body + at, e[i].off - at);
+        p = put_json_string(p + (e[i].off - at), e[i].text, e[i].text_len);
+        at = e[i].off + e[i].len;
+    }
+    memcpy(p, w->body + at, len - at);
+    p += len - at;
+    *p = '\0';
+    *out_len = (size_t)(p - out);
+    return out;
+}
+
+llmgw_scan_status llmgw_scan_request(llmgw_scan *s, llmgw_ptype t, const char *body,
+                                     size_t len, const char **out, size_t *out_len)
+{
+    walk w = {s, body, NULL, 0, 0};
+    llmgw_json_view root = llmgw_view_of(body, len);
+    llmgw_scan_status st = LLMGW_SCAN_OK;
+    *out = body;
+    *out_len = len;
+    if (!llmgw_view_is(root, LLMGW_VIEW_OBJECT) || !s->rules ||
+        (!s->rules->nblock && !s->rules->nredact))
+        return LLMGW_SCAN_OK;
+    if (t == LLMGW_PT_ANTHROPIC)
+        st = walk_anthropic(&w, root);
+    else if (t == LLMGW_PT_GEMINI)
+        st = walk_gemini(&w, root, 0);
+    else if (t != LLMGW_PT_HTTP && t != LLMGW_PT_COUNT)
+        st = walk_openai(&w, root);
+    if (st != LLMGW_SCAN_OK || !w.nedits)
+        return st;
+    char *nb = apply_edits(&w, len, out_len);
+    if (!nb)
+        return fail(s, NULL, 0);
+    *out = nb;
+    return LLMGW_SCAN_OK;
 }
 
 /* ---- re-serialising ------------------------------------------------------------------- */

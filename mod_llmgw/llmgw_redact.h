@@ -92,9 +92,12 @@ void llmgw_scan_init(llmgw_scan *s, const llmgw_content_rules *rules, const llmg
 llmgw_scan_status llmgw_scan_text(llmgw_scan *s, const char *text, size_t len,
                                   const char **out, size_t *out_len);
 
-/* Scans every text of a parsed request (the list above) and replaces redacted strings
- * in the tree. Stops at the first block or failure. */
-llmgw_scan_status llmgw_scan_request(llmgw_scan *s, llmgw_ptype t, json_t *root);
+/* Scans every text (the list above) of a request body, [body, body + len): JSON that
+ * jansson or llmgw_json_scan accepted, without a \u0000 escape. Stops at the first block
+ * or failure. *out is body itself when nothing was redacted, else a NUL-terminated
+ * copy from the allocator in which only the redacted string tokens differ. */
+llmgw_scan_status llmgw_scan_request(llmgw_scan *s, llmgw_ptype t, const char *body,
+                                     size_t len, const char **out, size_t *out_len);
 
 /* A PCRE2 error code as text. */
 void llmgw_rx_strerror(int code, char *buf, size_t cap);

@@ -321,8 +321,8 @@ static int check_tools(llmgw_req *q, const struct llmgw_policy_conf *pc,
     return denied ? deny(q, "tool", denied) : OK;
 }
 
-static int check_content(llmgw_req *q, const struct llmgw_policy_conf *pc, llmgw_alloc *a,
-                         int *changed)
+static int check_content(llmgw_req *q, const struct llmgw_policy_conf *pc,
+                         const llmgw_alloc *a)
 {
     if (!pc->redact && !pc->block)
         return OK;
@@ -334,11 +334,10 @@ static int check_content(llmgw_req *q, const struct llmgw_policy_conf *pc, llmgw
     };
     llmgw_scan s;
     char why[128];
-    json_t *body = llmgw_body_tree(q);
-    if (!body)
-        return llmgw_refuse(q, HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    const char *out;
+    size_t out_len;
     llmgw_scan_init(&s, &rules, a);
-    switch (llmgw_scan_request(&s, q->prov->type, body)) {
+    switch (llmgw_scan_request(&s, q->prov->type, q->body, q->body_len, &out, &out_len)) {
     case LLMGW_SCAN_OK:
         break;
     case LLMGW_SCAN_BLOCKED:
@@ -359,9 +358,12 @@ static int check_content(llmgw_req *q, const struct llmgw_policy_conf *pc, llmgw
         return llmgw_refuse(q, HTTP_BAD_REQUEST, apr_psprintf(q->r->pool, "content rule '%s' "
                             "could not check this request", s.rule));
     }
-    if (s.redactions) {
+    if (out != q->body) {
         q->redactions += s.redactions;
-        *changed = 1;
+        q->body = out;
+        q->body_len = out_len;
+        /* a tree read before holds the old texts: the next reader rebuilds it */
+        q->body_shallow = 1;
     }
     return OK;
 }
@@ -395,10 +397,10 @@ int llmgw_policy_request(llmgw_req *q)
     llmgw_alloc *a = apr_palloc(q->r->pool, sizeof *a);
     a->fn = pool_alloc;
     a->ctx = q->r->pool;
-    if ((rc = check_tools(q, pc, &id, &changed)) != OK ||
-        (rc = check_content(q, pc, a, &changed)) != OK)
+    if ((rc = check_tools(q, pc, &id, &changed)) != OK)
         return rc;
     if (changed) {
+        /* stripped tools: the tree is the body now; content rules read its text */
         size_t n;
         char *body = llmgw_json_dump_alloc(q->body_json, a, q->body_len + 64, &n);
         if (!body)
@@ -406,7 +408,7 @@ int llmgw_policy_request(llmgw_req *q)
         q->body = body;
         q->body_len = n;
     }
-    return OK;
+    return check_content(q, pc, a);
 }
 
 void llmgw_policy_register(void)

@@ -304,13 +304,50 @@ static void test_slow_everywhere_pattern_hits_the_deadline(void **state)
 static void request_case(fixture *f, llmgw_ptype t, const char *in, const char *out,
                          int redactions)
 {
-    json_t *j = load(in);
     llmgw_scan s;
+    const char *got;
+    size_t n;
     llmgw_scan_init(&s, &f->rules, &f->alloc);
-    assert_int_equal(llmgw_scan_request(&s, t, j), LLMGW_SCAN_OK);
+    assert_int_equal(llmgw_scan_request(&s, t, in, strlen(in), &got, &n), LLMGW_SCAN_OK);
+    assert_int_equal(strlen(got), n);
+    json_t *j = load(got);
     assert_json(j, out);
     assert_int_equal(s.redactions, redactions);
+    assert_true(redactions ? got != in : got == in);
     json_decref(j);
+}
+
+/* Only the redacted string tokens change: whitespace, number spellings, escapes and
+ * member order elsewhere reach the provider byte for byte; an escaped text is decoded
+ * before the rules see it and encoded again after. */
+static void test_request_text_rewritten_in_place(void **state)
+{
+    fixture *f = *state;
+    static const char in[] =
+        "{ \"model\" : \"gpt-4o\",\n  \"temperature\": 1.0E0, \"top_p\": 0.50,"
+        " \"messages\": [ {\"role\":\"user\", \"content\": \"line\\none " SSN
+        " \\u00e9\\\"q\\\"\"},\n {\"role\":\"user\",\"content\":\"\\u0031\\u0032\\u0033-45-6789\"},"
+        " {\"role\":\"user\",\"content\":\"kept \\t as sent\"} ] }";
+    static const char want[] =
+        "{ \"model\" : \"gpt-4o\",\n  \"temperature\": 1.0E0, \"top_p\": 0.50,"
+        " \"messages\": [ {\"role\":\"user\", \"content\": \"line\\none " R
+        " \xc3\xa9\\\"q\\\"\"},\n {\"role\":\"user\",\"content\":\"" R "\"},"
+        " {\"role\":\"user\",\"content\":\"kept \\t as sent\"} ] }";
+    llmgw_scan s;
+    const char *got;
+    size_t n;
+    llmgw_scan_init(&s, &f->rules, &f->alloc);
+    assert_int_equal(llmgw_scan_request(&s, LLMGW_PT_OPENAI, in, strlen(in), &got, &n),
+                     LLMGW_SCAN_OK);
+    assert_int_equal(s.redactions, 2);
+    assert_string_equal(got, want);
+    assert_int_equal(n, strlen(want));
+    /* control characters a redacted text keeps are escaped again */
+    static const char ctl[] = "{\"input\":\"a\\u0001b\\u001f " SSN "\\r\"}";
+    llmgw_scan_init(&s, &f->rules, &f->alloc);
+    assert_int_equal(llmgw_scan_request(&s, LLMGW_PT_OPENAI, ctl, strlen(ctl), &got, &n),
+                     LLMGW_SCAN_OK);
+    assert_string_equal(got, "{\"input\":\"a\\u0001b\\u001f " R "\\r\"}");
 }
 
 static void test_openai_chat_shapes(void **state)
@@ -418,22 +455,25 @@ static void test_gemini_shapes(void **state)
 static void test_request_block_stops(void **state)
 {
     fixture *f = *state;
-    json_t *j = load("{\"messages\":[{\"role\":\"user\",\"content\":\"" SSN "\"},"
-                     "{\"role\":\"user\",\"content\":\"strictly confidential\"}]}");
+    const char *j = "{\"messages\":[{\"role\":\"user\",\"content\":\"" SSN "\"},"
+                    "{\"role\":\"user\",\"content\":\"strictly confidential\"}]}";
+    const char *out;
+    size_t n;
     llmgw_scan s;
     llmgw_scan_init(&s, &f->rules, &f->alloc);
-    assert_int_equal(llmgw_scan_request(&s, LLMGW_PT_OPENAI, j), LLMGW_SCAN_BLOCKED);
+    assert_int_equal(llmgw_scan_request(&s, LLMGW_PT_OPENAI, j, strlen(j), &out, &n),
+                     LLMGW_SCAN_BLOCKED);
     assert_string_equal(s.rule, "block-sensitive-topics");
-    json_decref(j);
     /* no rules: nothing is scanned, nothing allocated */
     llmgw_content_rules none = {0};
     size_t before = f->ar.n;
-    j = load("{\"messages\":[{\"role\":\"user\",\"content\":\"confidential\"}]}");
+    j = "{\"messages\":[{\"role\":\"user\",\"content\":\"confidential\"}]}";
     llmgw_scan_init(&s, &none, &f->alloc);
-    assert_int_equal(llmgw_scan_request(&s, LLMGW_PT_OPENAI, j), LLMGW_SCAN_OK);
+    assert_int_equal(llmgw_scan_request(&s, LLMGW_PT_OPENAI, j, strlen(j), &out, &n),
+                     LLMGW_SCAN_OK);
+    assert_true(out == j);
     assert_int_equal(s.texts, 0);
     assert_int_equal(f->ar.n, before);
-    json_decref(j);
 }
 
 static void test_dump_keeps_numbers_and_order(void **state)
@@ -472,6 +512,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_openai_responses_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_anthropic_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gemini_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_text_rewritten_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_block_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replacement_exposes_a_neighbour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_keeps_numbers_and_order, setup, teardown),
