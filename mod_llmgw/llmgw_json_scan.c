@@ -16,11 +16,6 @@
 
 #define JANSSON_MAX_DEPTH 2048      /* JSON_PARSER_MAX_DEPTH: deeper fails in jansson */
 
-typedef struct {
-    const unsigned char *p, *end;
-    int undecided;
-} jscan;
-
 static int is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
@@ -103,57 +98,61 @@ static const unsigned char *plain_run(const unsigned char *p, const unsigned cha
     return p;
 }
 
-/* A string token (j->p at the opening quote). *escaped: it holds a backslash. */
-static int scan_string(jscan *j, int *escaped)
+/* The tokens below take the position at their first byte and return the one after
+ * their last, NULL when malformed: the scan's position then lives in a register
+ * rather than in a struct whose address every token function would take. */
+
+/* A string token (p at the opening quote). *escaped: it holds a backslash. */
+static const unsigned char *string_token(const unsigned char *p, const unsigned char *e,
+                                         int *escaped)
 {
-    const unsigned char *p = j->p + 1, *e = j->end;
+    p++;
     *escaped = 0;
     while (p < e) {
         p = plain_run(p, e);
         if (p == e)
             break;
         unsigned char c = *p;
-        if (c == '"') {
-            j->p = p + 1;
-            return 1;
-        }
+        if (c == '"')
+            return p + 1;
         if (c < 0x20)
-            return 0;
+            return NULL;
         if (c == '\\') {
             size_t k = 2;
             *escaped = 1;
             if (p + 1 >= e)
-                return 0;
+                return NULL;
             switch (p[1]) {
             case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
                 break;
             case 'u':
                 if (!(k = unicode_escape(p + 1, e)))
-                    return 0;
+                    return NULL;
                 k++;
                 break;
             default:
-                return 0;
+                return NULL;
             }
             p += k;
         } else if (c >= 0x80) {
             size_t k = llmgw_utf8_seq(p, (size_t)(e - p));
             if (!k)
-                return 0;
+                return NULL;
             p += k;
         } else {
             p++;
         }
     }
-    return 0;
+    return NULL;
 }
 
 /* A number token. jansson refuses integers strtoll cannot hold and reals strtod
  * overflows; rather than redo those conversions, anything that might be out of range
  * (19+ integer digits, a real that may exceed 1e308) is left UNDECIDED. */
-static int scan_number(jscan *j)
+static const unsigned char *number_token(const unsigned char *p, const unsigned char *e,
+                                         int *undecided)
 {
-    const unsigned char *p = j->p, *e = j->end, *digits;
+    const unsigned char *digits;
     int real = 0;
     long exp = 0;
     if (*p == '-')
@@ -161,17 +160,17 @@ static int scan_number(jscan *j)
     digits = p;
     if (p < e && *p == '0') {
         if (++p < e && is_digit(*p))
-            return 0;
+            return NULL;
     } else if (p < e && is_digit(*p)) {
         while (p < e && is_digit(*p))
             p++;
     } else {
-        return 0;
+        return NULL;
     }
     size_t ndigits = (size_t)(p - digits);
     if (p < e && *p == '.') {
         if (++p >= e || !is_digit(*p))
-            return 0;
+            return NULL;
         while (p < e && is_digit(*p))
             p++;
         real = 1;
@@ -181,7 +180,7 @@ static int scan_number(jscan *j)
         if (++p < e && (*p == '+' || *p == '-'))
             neg = *p++ == '-';
         if (p >= e || !is_digit(*p))
-            return 0;
+            return NULL;
         for (; p < e && is_digit(*p); p++)
             if (exp < 100000)
                 exp = exp * 10 + (*p - '0');
@@ -189,34 +188,31 @@ static int scan_number(jscan *j)
         real = 1;
     }
     if (real ? (long)(ndigits > 100000 ? 100000 : ndigits) + exp > 308 : ndigits >= 19)
-        j->undecided = 1;
-    j->p = p;
-    return 1;
+        *undecided = 1;
+    return p;
 }
 
-static int scan_literal(jscan *j)
+static const unsigned char *literal_token(const unsigned char *p, const unsigned char *e)
 {
-    static const char *const lit[] = {"true", "false", "null"};
-    size_t left = (size_t)(j->end - j->p);
-    for (int i = 0; i < 3; i++) {
-        size_t n = strlen(lit[i]);
-        if (left >= n && !memcmp(j->p, lit[i], n)) {
-            j->p += n;
-            return 1;
-        }
-    }
-    return 0;
+    size_t left = (size_t)(e - p);
+    if (*p == 't')
+        return left >= 4 && !memcmp(p, "true", 4) ? p + 4 : NULL;
+    if (*p == 'f')
+        return left >= 5 && !memcmp(p, "false", 5) ? p + 5 : NULL;
+    return left >= 4 && !memcmp(p, "null", 4) ? p + 4 : NULL;
 }
 
 /* jansson's lexer reads one character past a number or a literal and puts it back;
  * a NUL put back that way is lost (its stream buffer treats NUL as "empty"), so
  * `[1\0]` parses. Such a text is followed as jansson reads it but left UNDECIDED. */
-static void skip_ungot_nul(jscan *j)
+static const unsigned char *skip_ungot_nul(const unsigned char *p, const unsigned char *e,
+                                           int *undecided)
 {
-    if (j->p < j->end && *j->p == '\0') {
-        j->p++;
-        j->undecided = 1;
+    if (p < e && *p == '\0') {
+        *undecided = 1;
+        return p + 1;
     }
+    return p;
 }
 
 /* Which of names a root member name is; -1 for none. */
@@ -245,13 +241,13 @@ typedef struct {
     int on;
 } uniq;
 
-static void uniq_open(uniq *u, int level, jscan *j)
+static void uniq_open(uniq *u, int level, int *undecided)
 {
     if (!u->on)
         return;
     if (level >= UNIQ_DEPTH_MAX) {
         u->on = 0;
-        j->undecided = 1;
+        *undecided = 1;
         return;
     }
     u->start[level] = (uint16_t)u->top;
@@ -265,14 +261,14 @@ static void uniq_close(uniq *u, int level)
 
 /* A raw (unescaped) name of the object at level; 0 when it repeats one. */
 static int uniq_add(uniq *u, int level, const unsigned char *base, const unsigned char *k,
-                    size_t len, int escaped, jscan *j)
+                    size_t len, int escaped, int *undecided)
 {
     if (!u->on)
         return 1;
     unsigned first = u->start[level];
     if (escaped || u->top - first >= UNIQ_OBJECT_KEYS_MAX || u->top >= UNIQ_KEYS_MAX) {
         u->on = 0;                      /* an escape might spell a repeat */
-        j->undecided = 1;
+        *undecided = 1;
         return 1;
     }
     for (unsigned i = first; i < u->top; i++)
@@ -299,8 +295,8 @@ llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
 {
     uint64_t is_obj[JANSSON_MAX_DEPTH / 64] = {0};   /* bit d: level d+1 is an object */
     const unsigned char *base = (const unsigned char *)s, *vstart = NULL;
-    jscan j = {base, base + n, 0};
-    int depth = 0, state = S_VALUE, want = -1, root_obj = 0;
+    const unsigned char *p = base, *e = base + n;
+    int depth = 0, state = S_VALUE, want = -1, root_obj = 0, undecided = 0;
     uniq u;
     u.top = 0;
     u.on = (flags & LLMGW_JSON_UNIQUE_KEYS) != 0;
@@ -312,100 +308,101 @@ llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
         spans[i].off = spans[i].len = 0;
     if (!s)
         return LLMGW_JSON_INVALID;
-    skip_ws(&j.p, j.end);
-    if (j.p == j.end || (*j.p != '{' && *j.p != '['))
+    skip_ws(&p, e);
+    if (p == e || (*p != '{' && *p != '['))
         return LLMGW_JSON_INVALID;
-    root_obj = *j.p == '{';
+    root_obj = *p == '{';
     for (;;) {
         int escaped;
-        skip_ws(&j.p, j.end);
-        if (state != S_AFTER && j.p == j.end)
+        skip_ws(&p, e);
+        if (state != S_AFTER && p == e)
             return LLMGW_JSON_INVALID;
         switch (state) {
         case S_VALUE:
             if (depth == 1 && want >= 0)
-                vstart = j.p;
-            if (*j.p == '{' || *j.p == '[') {
+                vstart = p;
+            if (*p == '{' || *p == '[') {
                 if (depth >= max_depth)
                     return LLMGW_JSON_INVALID;
-                if (*j.p == '{') {
+                if (*p == '{') {
                     is_obj[depth / 64] |= (uint64_t)1 << (depth % 64);
-                    uniq_open(&u, depth, &j);
-                } else
+                    uniq_open(&u, depth, &undecided);
+                } else {
                     is_obj[depth / 64] &= ~((uint64_t)1 << (depth % 64));
-                state = *j.p == '{' ? S_KEY_OR_CLOSE : S_VALUE_OR_CLOSE;
+                }
+                state = *p == '{' ? S_KEY_OR_CLOSE : S_VALUE_OR_CLOSE;
                 depth++;
-                j.p++;
+                p++;
                 continue;
             }
-            if (*j.p == '"') {
-                if (!scan_string(&j, &escaped))
-                    return LLMGW_JSON_INVALID;
-            } else if (*j.p == '-' || is_digit(*j.p)) {
-                if (!scan_number(&j))
-                    return LLMGW_JSON_INVALID;
-                skip_ungot_nul(&j);
-            } else if (!scan_literal(&j)) {
-                return LLMGW_JSON_INVALID;
+            if (*p == '"') {
+                p = string_token(p, e, &escaped);
+            } else if (*p == '-' || is_digit(*p)) {
+                p = number_token(p, e, &undecided);
+                p = p ? skip_ungot_nul(p, e, &undecided) : NULL;
             } else {
-                skip_ungot_nul(&j);
+                p = literal_token(p, e);
+                p = p ? skip_ungot_nul(p, e, &undecided) : NULL;
             }
+            if (!p)
+                return LLMGW_JSON_INVALID;
             state = S_AFTER;
             continue;
         case S_AFTER: {
             if (depth == 1 && want >= 0 && root_obj) {
                 spans[want].off = (size_t)(vstart - base);
-                spans[want].len = (size_t)(j.p - vstart);
+                spans[want].len = (size_t)(p - vstart);
                 want = -1;
             }
             if (depth == 0) {
-                if (j.p != j.end)
+                if (p != e)
                     return LLMGW_JSON_INVALID;
-                return j.undecided ? LLMGW_JSON_UNDECIDED : LLMGW_JSON_VALID;
+                return undecided ? LLMGW_JSON_UNDECIDED : LLMGW_JSON_VALID;
             }
-            if (j.p == j.end)
+            if (p == e)
                 return LLMGW_JSON_INVALID;
             int obj = (int)(is_obj[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
-            if (*j.p == ',') {
+            if (*p == ',') {
                 state = obj ? S_KEY : S_VALUE;
-            } else if (*j.p == (obj ? '}' : ']')) {
+            } else if (*p == (obj ? '}' : ']')) {
                 depth--;
                 if (obj)
                     uniq_close(&u, depth);
             } else {
                 return LLMGW_JSON_INVALID;
             }
-            j.p++;
+            p++;
             continue;
         }
         case S_KEY_OR_CLOSE:
         case S_VALUE_OR_CLOSE:
-            if (*j.p == (state == S_KEY_OR_CLOSE ? '}' : ']')) {
+            if (*p == (state == S_KEY_OR_CLOSE ? '}' : ']')) {
                 depth--;
                 if (state == S_KEY_OR_CLOSE)
                     uniq_close(&u, depth);
-                j.p++;
+                p++;
                 state = S_AFTER;
                 continue;
             }
             state = state == S_KEY_OR_CLOSE ? S_KEY : S_VALUE;
             continue;
         case S_KEY: {
-            const unsigned char *k = j.p + 1;
-            if (*j.p != '"' || !scan_string(&j, &escaped))
+            const unsigned char *k = p + 1;
+            if (*p != '"' || !(p = string_token(p, e, &escaped)))
                 return LLMGW_JSON_INVALID;
-            if (!uniq_add(&u, depth - 1, base, k, (size_t)(j.p - 1 - k), escaped, &j))
+            size_t klen = (size_t)(p - 1 - k);
+            if (!uniq_add(&u, depth - 1, base, k, klen, escaped, &undecided))
                 return LLMGW_JSON_INVALID;
             if (depth == 1 && nnames) {
                 if (escaped)
-                    j.undecided = 1;    /* it might spell a wanted name */
+                    undecided = 1;      /* it might spell a wanted name */
                 else
-                    want = wanted(k, (size_t)(j.p - 1 - k), names, nnames);
+                    want = wanted(k, klen, names, nnames);
             }
-            skip_ws(&j.p, j.end);
-            if (j.p == j.end || *j.p != ':')
+            skip_ws(&p, e);
+            if (p == e || *p != ':')
                 return LLMGW_JSON_INVALID;
-            j.p++;
+            p++;
             state = S_VALUE;
             continue;
         }

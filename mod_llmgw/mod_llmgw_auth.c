@@ -13,6 +13,8 @@
 
 #include "apr_strings.h"
 
+#include <openssl/crypto.h>
+
 /* The credential as each SDK sends it: OpenAI/Azure/compatible and the newest
  * Anthropic SDK in Authorization, older Anthropic SDKs and LibreChat in x-api-key,
  * Gemini in x-goog-api-key or ?key=, Azure in api-key. */
@@ -78,9 +80,38 @@ static int apply_delegation(llmgw_req *q, const llmgw_key *k)
     return OK;
 }
 
+/* The last key a worker thread verified. A keep-alive client sends the same key on
+ * every request; comparing it (in constant time) costs a tenth of hashing it. The key
+ * file is read at configuration time only: revoking a key takes a graceful restart,
+ * which replaces every child and so every thread's cache. Wrong keys are never kept. */
+#define KEY_CACHE_MAX 128
+static _Thread_local struct {
+    const llmgw_keyfile *kf;
+    const llmgw_key *k;
+    size_t len;
+    char key[KEY_CACHE_MAX];
+} last_key;
+
+static const llmgw_key *lookup_key(const llmgw_keyfile *kf, const char *key)
+{
+    size_t len = strlen(key);
+    if (last_key.kf == kf && last_key.len == len && len &&
+        CRYPTO_memcmp(last_key.key, key, len) == 0)
+        return last_key.k;
+    const llmgw_key *k = llmgw_keyfile_lookup(kf, key, len);
+    if (k && len <= KEY_CACHE_MAX) {
+        OPENSSL_cleanse(last_key.key, sizeof last_key.key);
+        memcpy(last_key.key, key, len);
+        last_key.len = len;
+        last_key.kf = kf;
+        last_key.k = k;
+    }
+    return k;
+}
+
 static int identify_by_key(llmgw_req *q, const llmgw_srv_conf *sc, const char *key)
 {
-    const llmgw_key *k = sc->keyfile ? llmgw_keyfile_lookup(sc->keyfile, key, strlen(key)) : NULL;
+    const llmgw_key *k = sc->keyfile ? lookup_key(sc->keyfile, key) : NULL;
     if (!k)
         return DECLINED;
     q->user = k->user;
