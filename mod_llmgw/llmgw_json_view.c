@@ -388,8 +388,8 @@ void llmgw_view_members(llmgw_json_view obj, const llmgw_view_name *names, size_
         out[i] = ABSENT;
         lens |= (uint64_t)1 << (names[i].n % 64);
     }
-    if (llmgw_view_type_of(obj) != LLMGW_VIEW_OBJECT)
-        return;
+    if (!obj.n || obj.p[0] != '{')
+        return;                             /* not an object */
     cur p = start(obj) + 1, e = end(obj);
     for (;;) {
         p = skip_ws(p, e);
@@ -406,7 +406,7 @@ void llmgw_view_members(llmgw_json_view obj, const llmgw_view_name *names, size_
             return;
         p = skip_ws(p + 1, e);
         cur v = p;
-        p = skip_value(p, e);
+        p = cls[*p] == C_SCALAR ? skip_scalar(p, e) : skip_value(p, e);  /* counts: inline */
         if (p == v)
             return;
         match(names, k, lens, key, (size_t)(q - key), escaped, view(v, p), out);

@@ -9,12 +9,18 @@
  *  - event offsets are increasing, non-overlapping and inside the stream; data never
  *    exceeds the cap;
  *  - token figures stay in [0, LLMGW_TOKENS_MAX]; the completion text stays within its
- *    buffer, NUL-terminated. */
+ *    buffer, NUL-terminated;
+ *  - every event updates the usage exactly as the jansson implementation the views
+ *    replaced (usage_reference.h) does, and the usage-only-chunk verdicts agree. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  /* memmem, in the reference */
+#endif
 #include "fuzz_common.h"
 
 #include "llmgw_completion.h"
 #include "llmgw_sse.h"
 #include "llmgw_usage.h"
+#include "usage_reference.h"
 
 typedef struct {
     char *event, *data;
@@ -82,11 +88,19 @@ static void on_event(void *baton, const char *event, size_t elen, const char *da
                "event %zu differs when the stream is fragmented", s->next - 1);
     /* the extractors see data exactly as long as dlen: a heap copy catches overreads */
     char *d = fuzz_dup_exact((const uint8_t *)data, dlen);
+    llmgw_usage ref = s->usage;
     llmgw_usage_from_event(s->type, event, elen, d, dlen, &s->usage);
     check_usage(&s->usage);
+    ref_usage_from_event(s->type, event, elen, d, dlen, &ref);
+    FUZZ_CHECK(!memcmp(&ref, &s->usage, sizeof ref), "event %zu: usage differs from the "
+               "jansson reference (prompt %lld/%lld, completion %lld/%lld, model %s/%s)",
+               s->next - 1, (long long)s->usage.prompt, (long long)ref.prompt,
+               (long long)s->usage.completion, (long long)ref.completion, s->usage.model,
+               ref.model);
     llmgw_completion_from_event(s->type, event, elen, d, dlen, &s->text);
     FUZZ_CHECK(s->text.len < s->text.cap && s->text.buf[s->text.len] == '\0', "text bounds");
-    (void)llmgw_usage_is_usage_only_chunk(d, dlen);
+    FUZZ_CHECK(llmgw_usage_is_usage_only_chunk(d, dlen) ==
+               ref_usage_is_usage_only_chunk(d, dlen), "usage-only verdicts differ");
     free(d);
 }
 

@@ -4,7 +4,9 @@
  * view), and a differential test of llmgw_usage against the jansson implementation it
  * replaced (tests/fuzz/usage_reference.h) on provider bodies, stream events, the fuzz
  * seed corpora and thousands of mutations of them. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE  /* memmem, in the reference */
+#endif
 #include <dirent.h>
 #include <locale.h>
 #include <setjmp.h>
