@@ -215,12 +215,17 @@ static const unsigned char *skip_ungot_nul(const unsigned char *p, const unsigne
     return p;
 }
 
+#define NAMES_MEASURED 16      /* names measured once per scan, not per root member */
+
 /* Which of names a root member name is; -1 for none. */
-static int wanted(const unsigned char *key, size_t len, const char *const *names, size_t n)
+static int wanted(const unsigned char *key, size_t len, const char *const *names,
+                  const size_t *lens, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strlen(names[i]) == len && !memcmp(names[i], key, len))
+    for (size_t i = 0; i < n; i++) {
+        size_t l = i < NAMES_MEASURED ? lens[i] : strlen(names[i]);
+        if (l == len && !memcmp(names[i], key, len))
             return (int)i;
+    }
     return -1;
 }
 
@@ -304,8 +309,12 @@ llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
         return LLMGW_JSON_UNDECIDED;
     if (max_depth > JANSSON_MAX_DEPTH)
         max_depth = JANSSON_MAX_DEPTH;
-    for (size_t i = 0; i < nnames; i++)
+    size_t lens[NAMES_MEASURED];
+    for (size_t i = 0; i < nnames; i++) {
         spans[i].off = spans[i].len = 0;
+        if (i < NAMES_MEASURED)
+            lens[i] = strlen(names[i]);
+    }
     if (!s)
         return LLMGW_JSON_INVALID;
     skip_ws(&p, e);
@@ -350,8 +359,12 @@ llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
             continue;
         case S_AFTER: {
             if (depth == 1 && want >= 0 && root_obj) {
+                const unsigned char *vend = p;  /* the whitespace after it is not its */
+                while (vend[-1] == ' ' || vend[-1] == '\t' || vend[-1] == '\n' ||
+                       vend[-1] == '\r')
+                    vend--;
                 spans[want].off = (size_t)(vstart - base);
-                spans[want].len = (size_t)(p - vstart);
+                spans[want].len = (size_t)(vend - vstart);
                 want = -1;
             }
             if (depth == 0) {
@@ -397,7 +410,7 @@ llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
                 if (escaped)
                     undecided = 1;      /* it might spell a wanted name */
                 else
-                    want = wanted(k, klen, names, nnames);
+                    want = wanted(k, klen, names, lens, nnames);
             }
             skip_ws(&p, e);
             if (p == e || *p != ':')

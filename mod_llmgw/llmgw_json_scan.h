@@ -12,7 +12,8 @@
 
 #include <jansson.h>
 
-/* Bytes [off, off + len) of the text hold a member's value; len 0: no such member. */
+/* Bytes [off, off + len) of the text hold a member's value, without the whitespace
+ * around it; len 0: no such member. */
 typedef struct {
     size_t off, len;
 } llmgw_json_span;
