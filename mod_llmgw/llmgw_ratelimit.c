@@ -482,8 +482,10 @@ size_t llmgw_rl_amount_text(llmgw_rl_kind k, int64_t v, char *buf, size_t cap)
 size_t llmgw_rl_people_text(llmgw_rl_kind k, int64_t v, char *buf, size_t cap)
 {
     char t[40];
-    size_t n = llmgw_rl_amount_text(k, v, t, sizeof t);
-    if (k == LLMGW_RL_DOLLARS && n) {
+    if (k != LLMGW_RL_DOLLARS)
+        return llmgw_rl_int_text(v, buf, cap);
+    size_t n = llmgw_cost_format(v, t, sizeof t);
+    if (n) {
         while (t[n - 1] == '0')
             n--;
         if (t[n - 1] == '.')

@@ -59,27 +59,14 @@ static int check(const char *user, const char *team, int64_t now)
     return 1;
 }
 
-/* "50", "0.25": the module's header text of an amount (dollars without the 12
- * decimals), as mod_llmgw_limits.c writes it. */
-static size_t people_text(llmgw_rl_kind k, int64_t v, char *buf, size_t cap)
-{
-    size_t n = llmgw_rl_amount_text(k, v, buf, cap);
-    if (k == LLMGW_RL_DOLLARS && n) {
-        while (buf[n - 1] == '0')
-            buf[--n] = '\0';
-        if (buf[n - 1] == '.')
-            buf[--n] = '\0';
-    }
-    return n;
-}
-
-/* The header values of one rule: limit, remaining, reset (choose_headers). */
+/* The header values of one rule as mod_llmgw_limits.c writes them (rule_headers): the
+ * limit's text was written when the rule was parsed; remaining and reset now. */
 static size_t header_texts(const llmgw_rl_rule *r, const llmgw_rl_window *w, int64_t used,
                            int64_t now_ms)
 {
-    char limit[40], left[40], reset[32];
-    return people_text(r->kind, r->limit, limit, sizeof limit) +
-           people_text(r->kind, llmgw_rl_remaining(r, used), left, sizeof left) +
+    char left[40], reset[32];
+    return strlen(r->limit_text) +
+           llmgw_rl_people_text(r->kind, llmgw_rl_remaining(r, used), left, sizeof left) +
            llmgw_rl_reset_text(w, now_ms, reset, sizeof reset);
 }
 
