@@ -290,11 +290,31 @@ static const char *header_name(int i)
     return names[i];
 }
 
+/* Whether t already holds an x-ratelimit-* header (a provider's). */
+static int has_ratelimit_header(const apr_table_t *t)
+{
+    const apr_array_header_t *a = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
+    for (int i = 0; i < a->nelts; i++)
+        if (e[i].key && (e[i].key[0] | 0x20) == 'x' &&
+            !ap_cstr_casecmpn(e[i].key, "x-ratelimit-", 12))
+            return 1;
+    return 0;
+}
+
+/* Ours replace any of the same name. When there is none (the usual case), appending
+ * gives the same table without six scans of it. */
 static void put_headers(const struct llmgw_limits_req *lq, apr_table_t *t)
 {
-    for (int i = 0; i < 9; i++)
-        if (lq->hdr[i])
+    int replace = has_ratelimit_header(t);
+    for (int i = 0; i < 9; i++) {
+        if (!lq->hdr[i])
+            continue;
+        if (replace)
             apr_table_setn(t, header_name(i), lq->hdr[i]);
+        else
+            apr_table_addn(t, header_name(i), lq->hdr[i]);
+    }
 }
 
 /* On an answer that passed, our figures replace the provider's own x-ratelimit-*
