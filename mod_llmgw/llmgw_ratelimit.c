@@ -16,6 +16,66 @@ static void seterr(char *err, size_t cap, const char *msg)
         snprintf(err, cap, "%s", msg);
 }
 
+/* Decimal text of v written backwards so that it ends at end; returns its first
+ * byte. Needs 20 bytes before end (INT64_MIN is "-9223372036854775808"). The
+ * per-request texts are built from it instead of snprintf, whose format machinery
+ * costs far more than the few digits written. */
+static char *dec_back(char *end, int64_t v)
+{
+    static const char pairs[201] = "0001020304050607080910111213141516171819"
+        "2021222324252627282930313233343536373839404142434445464748495051525354555657585960"
+        "6162636465666768697071727374757677787980818283848586878889909192939495969798" "99";
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    for (; m >= 100; m /= 100) {        /* two digits per division */
+        end -= 2;
+        memcpy(end, pairs + 2 * (m % 100), 2);
+    }
+    if (m >= 10) {
+        end -= 2;
+        memcpy(end, pairs + 2 * m, 2);
+    } else {
+        *--end = (char)('0' + m);
+    }
+    if (v < 0)
+        *--end = '-';
+    return end;
+}
+
+/* Appends v's decimal text at p (room for 20 bytes); returns the end. */
+static char *put_dec(char *p, int64_t v)
+{
+    char tmp[24], *s = dec_back(tmp + sizeof tmp, v);
+    size_t n = (size_t)(tmp + sizeof tmp - s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* Two digits of v (0-99): the fixed-width fields of a timestamp. */
+static char *put2(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
+/* A text that does not fit: "" and 0, as the snprintf callers did on truncation. */
+static size_t too_small(char *buf, size_t cap)
+{
+    if (cap)
+        buf[0] = '\0';
+    return 0;
+}
+
+/* Copies n bytes of text to buf with its NUL when they fit in cap. */
+static size_t emit(char *buf, size_t cap, const char *text, size_t n)
+{
+    if (n >= cap)
+        return too_small(buf, cap);
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    return n;
+}
+
 /* Decimal digits only, no sign; 0 on success. */
 static int parse_count(const char *s, int64_t max, int64_t *out)
 {
@@ -194,8 +254,32 @@ int llmgw_rl_parse(const char *name, int argc, const char *const *argv, llmgw_rl
         return seterr(err, errcap, "exactly one of requests=, tokens=, dollars= is required"), -1;
     if (!r.window_spec[0])
         return seterr(err, errcap, "window= is required (30s, 5m, 1h, 1d, 1mo)"), -1;
+    llmgw_rl_prepare(&r);
     *out = r;
     return 0;
+}
+
+/* Writes "llmgw:rl:NAME:WINDOW:" to buf; its length, or 0 if it does not fit in cap
+ * (including a NUL). Shared by prepare and by keys of unprepared rules. */
+static size_t write_key_prefix(const llmgw_rl_rule *r, char *buf, size_t cap)
+{
+    size_t nl = strlen(r->name), wl = strnlen(r->window_spec, sizeof r->window_spec);
+    size_t n = 9 + nl + 1 + wl + 1;
+    if (n >= cap)
+        return 0;
+    memcpy(buf, "llmgw:rl:", 9);
+    memcpy(buf + 9, r->name, nl);
+    buf[9 + nl] = ':';
+    memcpy(buf + 10 + nl, r->window_spec, wl);
+    buf[n - 1] = ':';
+    buf[n] = '\0';
+    return n;
+}
+
+void llmgw_rl_prepare(llmgw_rl_rule *r)
+{
+    r->key_prefix_len = r->name ? write_key_prefix(r, r->key_prefix, sizeof r->key_prefix) : 0;
+    llmgw_rl_people_text(r->kind, r->limit, r->limit_text, sizeof r->limit_text);
 }
 
 const char *llmgw_rl_per_name(llmgw_rl_per p)
@@ -290,10 +374,14 @@ void llmgw_rl_window_at(const llmgw_rl_rule *r, int64_t now, llmgw_rl_window *w)
     w->end = w->start + r->seconds;
 }
 
+/* The key is prefix, window index, ':' and principal, written straight into buf: the
+ * prefix was written at configuration time (llmgw_rl_prepare), the index is the only
+ * number. Byte for byte the old "llmgw:rl:%s:%s:%lld:%.*s", so counters in the table
+ * and in Redis carry over across versions. */
 size_t llmgw_rl_key(const llmgw_rl_rule *r, const llmgw_rl_window *w, const char *principal,
                     char *buf, size_t cap)
 {
-    char hashed[7 + 65];
+    char hashed[7 + 65], idx[24];
     size_t pl = principal ? strnlen(principal, LLMGW_RL_PRINCIPAL_MAX + 1) : 0;
     if (pl > LLMGW_RL_PRINCIPAL_MAX) {
         /* long principals are hashed, not cut: two that share a prefix stay apart */
@@ -302,14 +390,24 @@ size_t llmgw_rl_key(const llmgw_rl_rule *r, const llmgw_rl_window *w, const char
         principal = hashed;
         pl = strlen(hashed);
     }
-    int n = snprintf(buf, cap, "llmgw:rl:%s:%s:%lld:%.*s", r->name, r->window_spec,
-                     (long long)w->index, (int)pl, principal ? principal : "");
-    if (n < 0 || (size_t)n >= cap) {
-        if (cap)
-            buf[0] = '\0';
-        return 0;
-    }
-    return (size_t)n;
+    size_t prl = r->key_prefix_len;
+    if (prl && prl < cap)
+        memcpy(buf, r->key_prefix, prl);
+    else if (!prl && r->name)   /* a rule nobody prepared (or a name too long for it) */
+        prl = write_key_prefix(r, buf, cap);
+    else
+        prl = 0;
+    const char *is = dec_back(idx + sizeof idx, w->index);
+    size_t il = (size_t)(idx + sizeof idx - is);
+    size_t n = prl + il + 1 + pl;
+    if (!prl || n >= cap)
+        return too_small(buf, cap);
+    memcpy(buf + prl, is, il);
+    buf[prl + il] = ':';
+    if (pl)
+        memcpy(buf + prl + il + 1, principal, pl);
+    buf[n] = '\0';
+    return n;
 }
 
 uint64_t llmgw_rl_fingerprint(const char *key, size_t len)
@@ -339,56 +437,91 @@ int64_t llmgw_rl_retry_after(const llmgw_rl_window *w, int64_t now_ms)
     return s < 1 ? 1 : s;
 }
 
+/* Go duration text written by hand: "850ms", "12s", "6m0s", "1h2m3s". */
 size_t llmgw_rl_reset_text(const llmgw_rl_window *w, int64_t now_ms, char *buf, size_t cap)
 {
+    char t[80], *p = t;
     int64_t left = w->end * 1000 - now_ms;
-    int n;
     if (left < 0)
         left = 0;
     if (left < 1000) {
-        n = snprintf(buf, cap, "%lldms", (long long)left);
+        p = put_dec(p, left);
+        *p++ = 'm';
     } else {
         int64_t s = (left + 999) / 1000;
         int64_t h = s / 3600, m = (s % 3600) / 60, sec = s % 60;
-        if (h)
-            n = snprintf(buf, cap, "%lldh%lldm%llds", (long long)h, (long long)m, (long long)sec);
-        else if (m)
-            n = snprintf(buf, cap, "%lldm%llds", (long long)m, (long long)sec);
-        else
-            n = snprintf(buf, cap, "%llds", (long long)sec);
+        if (h) {
+            p = put_dec(p, h);
+            *p++ = 'h';
+        }
+        if (h || m) {
+            p = put_dec(p, m);
+            *p++ = 'm';
+        }
+        p = put_dec(p, sec);
     }
-    if (n < 0 || (size_t)n >= cap) {
-        if (cap)
-            buf[0] = '\0';
-        return 0;
-    }
-    return (size_t)n;
+    *p++ = 's';
+    return emit(buf, cap, t, (size_t)(p - t));
+}
+
+size_t llmgw_rl_int_text(int64_t v, char *buf, size_t cap)
+{
+    char t[24], *s = dec_back(t + sizeof t, v);
+    return emit(buf, cap, s, (size_t)(t + sizeof t - s));
 }
 
 size_t llmgw_rl_amount_text(llmgw_rl_kind k, int64_t v, char *buf, size_t cap)
 {
     if (k == LLMGW_RL_DOLLARS)
         return llmgw_cost_format(v, buf, cap);
-    int n = snprintf(buf, cap, "%lld", (long long)v);
-    if (n < 0 || (size_t)n >= cap) {
-        if (cap)
-            buf[0] = '\0';
-        return 0;
-    }
-    return (size_t)n;
+    return llmgw_rl_int_text(v, buf, cap);
 }
 
+/* Trailing zeros of the 12 decimals go, then a bare point; integers stay as they are.
+ * Trimmed in a scratch buffer first, so cap only needs to hold the short text. */
+size_t llmgw_rl_people_text(llmgw_rl_kind k, int64_t v, char *buf, size_t cap)
+{
+    char t[40];
+    if (k != LLMGW_RL_DOLLARS)
+        return llmgw_rl_int_text(v, buf, cap);
+    size_t n = llmgw_cost_format(v, t, sizeof t);
+    if (n) {
+        while (t[n - 1] == '0')
+            n--;
+        if (t[n - 1] == '.')
+            n--;
+    }
+    return emit(buf, cap, t, n);
+}
+
+/* "%04lld-%02d-%02dT%02d:%02d:%02dZ" by hand: the year is at least four characters
+ * wide, its sign included, as %04lld pads it. */
 size_t llmgw_rl_time_text(int64_t t, char *buf, size_t cap)
 {
     int64_t y, days = floordiv(t, 86400), sod = t - days * 86400;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    int n = snprintf(buf, cap, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d,
-                     (int)(sod / 3600), (int)(sod % 3600 / 60), (int)(sod % 60));
-    if (n < 0 || (size_t)n >= cap) {
-        if (cap)
-            buf[0] = '\0';
-        return 0;
+    char txt[48], yd[24], *p = txt;
+    const char *ys = dec_back(yd + sizeof yd, y);
+    size_t yl = (size_t)(yd + sizeof yd - ys);
+    if (y < 0) {
+        *p++ = '-';
+        ys++, yl--;
     }
-    return (size_t)n;
+    for (size_t w = (size_t)(p - txt) + yl; w < 4; w++)
+        *p++ = '0';
+    memcpy(p, ys, yl);
+    p += yl;
+    *p++ = '-';
+    p = put2(p, m);
+    *p++ = '-';
+    p = put2(p, d);
+    *p++ = 'T';
+    p = put2(p, (int)(sod / 3600));
+    *p++ = ':';
+    p = put2(p, (int)(sod % 3600 / 60));
+    *p++ = ':';
+    p = put2(p, (int)(sod % 60));
+    *p++ = 'Z';
+    return emit(buf, cap, txt, (size_t)(p - txt));
 }

@@ -24,6 +24,8 @@
 #define LLMGW_RL_MAX_REQUESTS ((int64_t)1000000000000)        /* 1e12 */
 #define LLMGW_RL_MAX_TOKENS ((int64_t)1000000000000000)       /* 1e15 */
 #define LLMGW_RL_MAX_PICO ((int64_t)1000000000 * 1000000000)  /* 1e18 = 1,000,000 USD */
+#define LLMGW_RL_PREFIX_MAX 96           /* "llmgw:rl:" NAME ":" WINDOW ":" fits */
+#define LLMGW_RL_TEXT_MAX 24             /* any amount for people, INT64 edges included */
 
 typedef enum {
     LLMGW_RL_USER = 0,      /* the identified user (delegated end user included) */
@@ -46,6 +48,10 @@ typedef struct llmgw_rl_rule {
     int64_t seconds;        /* window length in seconds, or 0 when months is set */
     int months;             /* window length in calendar months, or 0 */
     char window_spec[16];   /* canonical text: "30s", "5m", "1h", "1d", "1mo" */
+    /* Texts that do not change per request, written once by llmgw_rl_prepare: */
+    char key_prefix[LLMGW_RL_PREFIX_MAX];   /* "llmgw:rl:NAME:WINDOW:" */
+    size_t key_prefix_len;                  /* 0: not prepared, keys build it each time */
+    char limit_text[LLMGW_RL_TEXT_MAX];     /* llmgw_rl_people_text of limit */
 } llmgw_rl_rule;
 
 /* One window of one rule: index and [start, end) in seconds since the epoch. */
@@ -55,10 +61,15 @@ typedef struct {
 } llmgw_rl_window;
 
 /* Parses the arguments after NAME: per=, requests=|tokens=|dollars= (exactly one),
- * window=, and optionally route= and model=. Pointers into argv are kept. 0 on
- * success; -1 with a message in err. */
+ * window=, and optionally route= and model=. Pointers into argv are kept. The rule
+ * comes back prepared (llmgw_rl_prepare). 0 on success; -1 with a message in err. */
 int llmgw_rl_parse(const char *name, int argc, const char *const *argv, llmgw_rl_rule *out,
                    char *err, size_t errcap);
+
+/* Writes the rule's per-rule texts (key_prefix, limit_text) from name, window_spec,
+ * kind and limit, so no request formats them again. Call it again after changing any
+ * of those. A name too long for key_prefix leaves it unprepared (keys still right). */
+void llmgw_rl_prepare(llmgw_rl_rule *r);
 
 /* "30s" "5m" "1h" "1d" "2mo" → seconds or months. 0 on success, -1 otherwise. */
 int llmgw_rl_parse_window(const char *s, int64_t *seconds, int *months);
@@ -103,7 +114,16 @@ size_t llmgw_rl_reset_text(const llmgw_rl_window *w, int64_t now_ms, char *buf, 
  * 12-decimal dollars for budgets. Returns the length, 0 if cap is too small. */
 size_t llmgw_rl_amount_text(llmgw_rl_kind k, int64_t v, char *buf, size_t cap);
 
-/* The window's end as ISO-8601 UTC ("2026-12-01T00:00:00Z"); length or 0. */
+/* The same amount as people read it (headers, the 429 message): dollars without
+ * trailing zeros or a bare point ("50", "0.25"); others as amount_text. Length or 0. */
+size_t llmgw_rl_people_text(llmgw_rl_kind k, int64_t v, char *buf, size_t cap);
+
+/* v in decimal ("%lld": "-12", "0", "9223372036854775807"), NUL-terminated. Returns the
+ * length, 0 if cap is too small. */
+size_t llmgw_rl_int_text(int64_t v, char *buf, size_t cap);
+
+/* The window's end as ISO-8601 UTC ("2026-12-01T00:00:00Z"); length or 0.
+ * All of these text functions leave "" in buf (when cap > 0) when they return 0. */
 size_t llmgw_rl_time_text(int64_t t, char *buf, size_t cap);
 
 #endif

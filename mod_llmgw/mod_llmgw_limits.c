@@ -23,6 +23,14 @@
 #define FULL_LOG_INTERVAL apr_time_from_sec(10)
 
 static llmgw_limits_conf *limits;     /* NULL until a directive of ours is read */
+static ap_filter_rec_t *headers_filter_rec;     /* added by handle: no lookup by name */
+
+/* What the headers filter needs: the decisions of the check, and the time they were
+ * made at (the reset values count from it, as if written during the check). */
+typedef struct {
+    struct llmgw_limits_req *lq;
+    int64_t now_ms;
+} headers_ctx;
 
 const llmgw_limits_conf *llmgw_limits_conf_get(void)
 {
@@ -219,32 +227,35 @@ const char *llmgw_limits_principal(llmgw_req *q, llmgw_rl_per per)
     }
 }
 
+/* The key is written on the stack and kept at its own length: a request's hits take a
+ * few dozen bytes of the pool, not LLMGW_RL_KEY_MAX each. */
 void llmgw_limits_hit_init(llmgw_limit_hit *h, const llmgw_limit_rule *lr,
                            const char *principal, int64_t now, apr_pool_t *p)
 {
+    char key[LLMGW_RL_KEY_MAX];
     memset(h, 0, sizeof *h);
     h->lr = lr;
     h->principal = principal;
     llmgw_rl_window_at(&lr->rule, now, &h->w);
-    h->key = apr_palloc(p, LLMGW_RL_KEY_MAX);
-    h->keylen = llmgw_rl_key(&lr->rule, &h->w, principal, h->key, LLMGW_RL_KEY_MAX);
+    h->keylen = llmgw_rl_key(&lr->rule, &h->w, principal, key, sizeof key);
+    h->key = apr_pstrmemdup(p, key, h->keylen);
     h->fp = llmgw_rl_fingerprint(h->key, h->keylen);
 }
 
 /* --- answers ---------------------------------------------------------------------- */
 
-/* "50", "0.25": a dollar amount for people, without the 12 decimals. */
-static const char *amount_for_people(apr_pool_t *p, llmgw_rl_kind k, int64_t v)
+/* The three header values of one rule: the limit's text ("50", "0.25") was written at
+ * configuration time; remaining and reset are written here, into one allocation. */
+static void rule_headers(const char **hdr, const llmgw_limit_hit *h, int64_t now_ms,
+                         apr_pool_t *p)
 {
-    char buf[40];
-    size_t n = llmgw_rl_amount_text(k, v, buf, sizeof buf);
-    if (k == LLMGW_RL_DOLLARS && n) {
-        while (buf[n - 1] == '0')
-            buf[--n] = '\0';
-        if (buf[n - 1] == '.')
-            buf[--n] = '\0';
-    }
-    return apr_pstrdup(p, buf);
+    const llmgw_rl_rule *ru = &h->lr->rule;
+    char *left = apr_palloc(p, 40 + 32), *reset = left + 40;
+    llmgw_rl_people_text(ru->kind, llmgw_rl_remaining(ru, h->used), left, 40);
+    llmgw_rl_reset_text(&h->w, now_ms, reset, 32);
+    hdr[0] = ru->limit_text;
+    hdr[1] = left;
+    hdr[2] = reset;
 }
 
 /* For each kind, the rule a client should hear about: the refused one, else the one
@@ -263,17 +274,9 @@ static void choose_headers(struct llmgw_limits_req *lq, int refused, int64_t now
                 llmgw_rl_remaining(&lq->hits[best[k]].lr->rule, lq->hits[best[k]].used))
             best[k] = i;
     }
-    for (int k = 0; k < 3; k++) {
-        if (best[k] < 0)
-            continue;
-        const llmgw_limit_hit *h = &lq->hits[best[k]];
-        char reset[32];
-        llmgw_rl_reset_text(&h->w, now_ms, reset, sizeof reset);
-        lq->hdr[3 * k] = amount_for_people(p, h->lr->rule.kind, h->lr->rule.limit);
-        lq->hdr[3 * k + 1] = amount_for_people(p, h->lr->rule.kind,
-                                               llmgw_rl_remaining(&h->lr->rule, h->used));
-        lq->hdr[3 * k + 2] = apr_pstrdup(p, reset);
-    }
+    for (int k = 0; k < 3; k++)
+        if (best[k] >= 0)
+            rule_headers(lq->hdr + 3 * k, &lq->hits[best[k]], now_ms, p);
 }
 
 static const char *header_name(int i)
@@ -287,21 +290,55 @@ static const char *header_name(int i)
     return names[i];
 }
 
+/* Whether t already holds an x-ratelimit-* header (a provider's). */
+static int has_ratelimit_header(const apr_table_t *t)
+{
+    const apr_array_header_t *a = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
+    for (int i = 0; i < a->nelts; i++)
+        if (e[i].key && (e[i].key[0] | 0x20) == 'x' &&
+            !ap_cstr_casecmpn(e[i].key, "x-ratelimit-", 12))
+            return 1;
+    return 0;
+}
+
+/* Ours replace any of the same name. When there is none (the usual case), appending
+ * gives the same table without six scans of it. */
 static void put_headers(const struct llmgw_limits_req *lq, apr_table_t *t)
 {
-    for (int i = 0; i < 9; i++)
-        if (lq->hdr[i])
+    int replace = has_ratelimit_header(t);
+    for (int i = 0; i < 9; i++) {
+        if (!lq->hdr[i])
+            continue;
+        if (replace)
             apr_table_setn(t, header_name(i), lq->hdr[i]);
+        else
+            apr_table_addn(t, header_name(i), lq->hdr[i]);
+    }
 }
 
 /* On an answer that passed, our figures replace the provider's own x-ratelimit-*
  * headers (those describe the gateway's upstream account, not this caller). They go
- * in on the first brigade, after mod_proxy_http has copied the provider's headers. */
+ * in on the first brigade, after mod_proxy_http has copied the provider's headers.
+ * They are chosen and written only here, so a request that never answers through
+ * this filter never formats them; the hits they come from are not touched before
+ * log_transaction, and the reset values count from the check's time. */
 static apr_status_t headers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
-    put_headers(f->ctx, f->r->headers_out);
+    headers_ctx *hc = f->ctx;
+    choose_headers(hc->lq, -1, hc->now_ms, f->r->pool);
+    put_headers(hc->lq, f->r->headers_out);
     ap_remove_output_filter(f);
     return ap_pass_brigade(f->next, bb);
+}
+
+/* Passed: the answer will carry the headers, written when it starts (headers_filter). */
+static void add_headers_filter(request_rec *r, struct llmgw_limits_req *lq, int64_t now_ms)
+{
+    headers_ctx *hc = apr_palloc(r->pool, sizeof *hc);
+    hc->lq = lq;
+    hc->now_ms = now_ms;
+    ap_add_output_filter_handle(headers_filter_rec, hc, r, r->connection);
 }
 
 static int refuse_limit(llmgw_req *q, struct llmgw_limits_req *lq, int refused,
@@ -313,17 +350,16 @@ static int refuse_limit(llmgw_req *q, struct llmgw_limits_req *lq, int refused,
     llmgw_lt_stat_inc(llmgw_limits_table(), h->lr->stat);
     choose_headers(lq, refused, now_ms, r->pool);
     put_headers(lq, r->err_headers_out);
-    int64_t retry = llmgw_rl_retry_after(&h->w, now_ms);
-    apr_table_setn(r->err_headers_out, "Retry-After", apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
-                                                                  (apr_int64_t)retry));
+    char *retry = apr_palloc(r->pool, 24);
+    llmgw_rl_int_text(llmgw_rl_retry_after(&h->w, now_ms), retry, 24);
+    apr_table_setn(r->err_headers_out, "Retry-After", retry);
     const char *what = ru->kind == LLMGW_RL_REQUESTS ? "rate limit exceeded" : "budget exhausted";
     const char *unit = ru->kind == LLMGW_RL_DOLLARS ? " USD" : ru->kind == LLMGW_RL_TOKENS
                        ? " tokens" : " requests";
-    const char *msg = apr_psprintf(r->pool, "%s: rule '%s' allows %s%s per %s per %s; try "
-                                   "again in %" APR_INT64_T_FMT " seconds", what, ru->name,
-                                   amount_for_people(r->pool, ru->kind, ru->limit), unit,
-                                   ru->window_spec, llmgw_rl_per_name(ru->per),
-                                   (apr_int64_t)retry);
+    const char *msg = apr_pstrcat(r->pool, what, ": rule '", ru->name, "' allows ",
+                                  ru->limit_text, unit, " per ", ru->window_spec, " per ",
+                                  llmgw_rl_per_name(ru->per), "; try again in ", retry,
+                                  " seconds", NULL);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "llmgw %s: refused by LLMGWRateLimit %s "
                   "(%s %s)", q->request_id, ru->name, llmgw_rl_per_name(ru->per), h->principal
                   && ru->per != LLMGW_RL_KEY ? h->principal : "-");
@@ -393,8 +429,7 @@ int llmgw_limits_check(llmgw_req *q)
     switch (rc) {
     case LLMGW_STORE_OK:
         lq->passed = 1;
-        choose_headers(lq, -1, now_ms, r->pool);
-        ap_add_output_filter(HEADERS_FILTER, lq, r, r->connection);
+        add_headers_filter(r, lq, now_ms);
         return OK;
     case LLMGW_STORE_REFUSED:
         return refuse_limit(q, lq, refused, now_ms);
@@ -481,5 +516,6 @@ void llmgw_limits_register(void)
     ap_hook_post_config(limits_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(limits_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(llmgw_usage_handler, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_register_output_filter(HEADERS_FILTER, headers_filter, NULL, AP_FTYPE_CONTENT_SET);
+    headers_filter_rec = ap_register_output_filter(HEADERS_FILTER, headers_filter, NULL,
+                                                   AP_FTYPE_CONTENT_SET);
 }

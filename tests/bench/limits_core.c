@@ -5,7 +5,13 @@
  * Each iteration is timed on its own (CLOCK_MONOTONIC), so the table shows the median
  * and p99 of one request's limiter work, single-threaded over many users and with
  * THREADS threads contending on one user's counters. Built and run by tests/bench/limits
- * against libllmgw; prints one Markdown row per scenario. */
+ * against libllmgw; prints one Markdown row per scenario.
+ *
+ * `limits_core callgrind N` instead runs N requests' worth of the module's whole
+ * per-request limiter work (the check above plus the x-ratelimit-* header values an
+ * answer that passed carries) in requests(), untimed, for an instruction count:
+ *   valgrind --tool=callgrind --toggle-collect=requests ./limits_core callgrind 100000
+ * and divide the total by N. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -51,6 +57,65 @@ static int check(const char *user, const char *team, int64_t now)
         }
     }
     return 1;
+}
+
+/* The header values of one rule as mod_llmgw_limits.c writes them (rule_headers): the
+ * limit's text was written when the rule was parsed; remaining and reset now. */
+static size_t header_texts(const llmgw_rl_rule *r, const llmgw_rl_window *w, int64_t used,
+                           int64_t now_ms)
+{
+    char left[40], reset[32];
+    return strlen(r->limit_text) +
+           llmgw_rl_people_text(r->kind, llmgw_rl_remaining(r, used), left, sizeof left) +
+           llmgw_rl_reset_text(w, now_ms, reset, sizeof reset);
+}
+
+/* One request as the module does it when it passes: window, key, fingerprint, slot
+ * and count for both rules, then the header values. Returns text bytes written. */
+static size_t module_request(const char *user, const char *team, int64_t now_ms)
+{
+    const char *principal[2] = {user, team};
+    int64_t now = now_ms / 1000, used[2] = {0, 0};
+    llmgw_rl_window w[2];
+    size_t out = 0;
+    for (int i = 0; i < 2; i++) {
+        char key[LLMGW_RL_KEY_MAX];
+        llmgw_rl_window_at(&rules[i], now, &w[i]);
+        size_t n = llmgw_rl_key(&rules[i], &w[i], principal[i], key, sizeof key);
+        llmgw_lt_slot *s = llmgw_lt_acquire(&table, llmgw_rl_fingerprint(key, n), w[i].end, now);
+        if (!s)
+            return 0;
+        if (rules[i].kind == LLMGW_RL_REQUESTS)
+            llmgw_lt_take(s, 1, rules[i].limit, &used[i]);
+        else
+            used[i] = llmgw_lt_count(s);
+        out += n;
+    }
+    for (int i = 0; i < 2; i++)
+        out += header_texts(&rules[i], &w[i], used[i], now_ms);
+    return out;
+}
+
+/* The measured loop (callgrind --toggle-collect=requests): n requests over USERS
+ * users whose names were written beforehand. */
+static __attribute__((noinline)) size_t requests(int n, char (*users)[16], int64_t now_ms)
+{
+    size_t out = 0;
+    for (int i = 0; i < n; i++)
+        out += module_request(users[i % USERS], "research", now_ms + i);
+    return out;
+}
+
+static int callgrind_mode(int n)
+{
+    static char users[USERS][16];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    for (int i = 0; i < USERS; i++)
+        snprintf(users[i], sizeof users[i], "user%d", i);
+    size_t out = requests(n, users, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    printf("%d requests, %zu bytes of keys and header text\n", n, out);
+    return 0;
 }
 
 static int cmp64(const void *a, const void *b)
@@ -121,6 +186,11 @@ int main(int argc, char **argv)
     size_t size = llmgw_lt_size(65536, 256);
     void *mem = calloc(1, size);
     llmgw_lt_init(&table, mem, 65536, 256);
+    if (argc > 2 && !strcmp(argv[1], "callgrind")) {
+        int rc = callgrind_mode(atoi(argv[2]));
+        free(mem);
+        return rc;
+    }
     printf("| scenario | threads | checks | median ns | p99 ns | mean ns | passed |\n");
     printf("|---|---|---|---|---|---|---|\n");
     scenario("2 rules, 1000 users (shm table, 65536 slots)", 1, 0);

@@ -1,6 +1,8 @@
 /* test_ratelimit.c — cmocka tests for llmgw_ratelimit: LLMGWRateLimit parsing and its
  * errors, windows (epoch-aligned seconds, calendar months across year ends and leap
- * years), applicability, counter keys, remaining counts, Retry-After and reset text. */
+ * years), applicability, counter keys, remaining counts, Retry-After and reset text.
+ * The hand-written texts (keys, amounts, reset, timestamps) are checked byte for byte
+ * against the snprintf formulas they replaced, over many values and every buffer size. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
+#include "llmgw_keyfile.h"
 #include "llmgw_ratelimit.h"
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__}), \
@@ -303,6 +307,312 @@ static void test_numbers(void **state)
     assert_string_equal(llmgw_rl_kind_name(LLMGW_RL_DOLLARS), "dollars");
 }
 
+/* --- the hand-written texts against the snprintf formulas they replaced ----------- */
+
+/* The old ending of every text function: the length, or "" and 0 when cut. */
+static size_t ref_finish(int n, char *buf, size_t cap)
+{
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap)
+            buf[0] = '\0';
+        return 0;
+    }
+    return (size_t)n;
+}
+
+static size_t ref_int(int64_t v, char *buf, size_t cap)
+{
+    return ref_finish(snprintf(buf, cap, "%lld", (long long)v), buf, cap);
+}
+
+static size_t ref_key(const llmgw_rl_rule *r, const llmgw_rl_window *w, const char *principal,
+                      char *buf, size_t cap)
+{
+    char hashed[7 + 65];
+    size_t pl = principal ? strnlen(principal, LLMGW_RL_PRINCIPAL_MAX + 1) : 0;
+    if (pl > LLMGW_RL_PRINCIPAL_MAX) {
+        memcpy(hashed, "sha256:", 7);
+        llmgw_sha256_hex(principal, strlen(principal), hashed + 7);
+        principal = hashed;
+        pl = strlen(hashed);
+    }
+    return ref_finish(snprintf(buf, cap, "llmgw:rl:%s:%s:%lld:%.*s", r->name, r->window_spec,
+                               (long long)w->index, (int)pl, principal ? principal : ""),
+                      buf, cap);
+}
+
+static size_t ref_reset(const llmgw_rl_window *w, int64_t now_ms, char *buf, size_t cap)
+{
+    int64_t left = w->end * 1000 - now_ms;
+    int n;
+    if (left < 0)
+        left = 0;
+    if (left < 1000) {
+        n = snprintf(buf, cap, "%lldms", (long long)left);
+    } else {
+        int64_t s = (left + 999) / 1000;
+        int64_t h = s / 3600, m = (s % 3600) / 60, sec = s % 60;
+        if (h)
+            n = snprintf(buf, cap, "%lldh%lldm%llds", (long long)h, (long long)m, (long long)sec);
+        else if (m)
+            n = snprintf(buf, cap, "%lldm%llds", (long long)m, (long long)sec);
+        else
+            n = snprintf(buf, cap, "%llds", (long long)sec);
+    }
+    return ref_finish(n, buf, cap);
+}
+
+/* The old text through gmtime_r, an independent calendar. */
+static size_t ref_time(int64_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm))
+        fail_msg("gmtime_r(%lld)", (long long)t);
+    return ref_finish(snprintf(buf, cap, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+                               (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                               tm.tm_hour, tm.tm_min, tm.tm_sec), buf, cap);
+}
+
+/* What mod_llmgw_limits.c's amount_for_people did (a 40-byte buffer), then copied to
+ * a buffer of cap bytes. */
+static size_t ref_people(llmgw_rl_kind k, int64_t v, char *buf, size_t cap)
+{
+    char t[40];
+    size_t n = k == LLMGW_RL_DOLLARS ? llmgw_rl_amount_text(k, v, t, sizeof t)
+                                     : ref_int(v, t, sizeof t);
+    if (k == LLMGW_RL_DOLLARS && n) {
+        while (t[n - 1] == '0')
+            t[--n] = '\0';
+        if (t[n - 1] == '.')
+            t[--n] = '\0';
+    }
+    return ref_finish(snprintf(buf, cap, "%s", t), buf, cap);
+}
+
+/* One text function against its reference at every capacity from 0 to the text's
+ * length + 2: the same return, the same bytes, and nothing written at or past cap
+ * (nothing at all when cap is 0). */
+#define SAME_TEXT(call_new, call_ref) do {                                              \
+        char want[600], got[600];                                                       \
+        size_t cap = sizeof want, wn = (call_ref), gn = (call_new);                     \
+        if (wn != gn || strcmp(want, got))                                              \
+            fail_msg("'%s' (%zu) != '%s' (%zu)", got, gn, want, wn);                    \
+        size_t full = wn;                                                               \
+        for (cap = 0; cap <= full + 2; cap++) {                                         \
+            memset(want, '#', sizeof want);                                             \
+            memset(got, '#', sizeof got);                                               \
+            wn = (call_ref);                                                            \
+            gn = (call_new);                                                            \
+            assert_int_equal(gn, wn);                                                   \
+            assert_int_equal(gn, cap > full ? full : 0);                                \
+            if (cap)                                                                    \
+                assert_string_equal(got, cap > full ? want : "");                       \
+            for (size_t i = cap; i < sizeof got; i++)                                   \
+                assert_int_equal(got[i], '#');                                          \
+        }                                                                               \
+    } while (0)
+
+/* A spread of int64 values: small numbers, every power of ten and its neighbours,
+ * both signs, the edges, and pseudo-random values of every magnitude. */
+static size_t sample_values(int64_t *v, size_t max)
+{
+    size_t n = 0;
+    assert_true(max >= 200);
+    for (int64_t i = -120; i <= 1100 && n < max / 2; i++)
+        v[n++] = i;
+    v[n++] = INT64_MAX, v[n++] = INT64_MAX - 1, v[n++] = INT64_MIN, v[n++] = INT64_MIN + 1;
+    for (int64_t p = 1000; n + 6 <= max; p *= 10) {
+        v[n++] = p - 1, v[n++] = p, v[n++] = p + 1;
+        v[n++] = -p + 1, v[n++] = -p, v[n++] = -p - 1;
+        if (p > INT64_MAX / 10)
+            break;
+    }
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    while (n < max) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        int64_t r = (int64_t)(x >> (x % 63));
+        v[n++] = (x & 1) ? -r : r;
+    }
+    return n;
+}
+
+static void test_int_and_amount_text(void **state)
+{
+    static int64_t v[4000];
+    size_t n = sample_values(v, 4000);
+    for (size_t i = 0; i < n; i++) {
+        SAME_TEXT(llmgw_rl_int_text(v[i], got, cap), ref_int(v[i], want, cap));
+        SAME_TEXT(llmgw_rl_amount_text(LLMGW_RL_REQUESTS, v[i], got, cap),
+                  ref_int(v[i], want, cap));
+        SAME_TEXT(llmgw_rl_amount_text(LLMGW_RL_TOKENS, v[i], got, cap),
+                  ref_int(v[i], want, cap));
+        for (int k = LLMGW_RL_REQUESTS; k <= LLMGW_RL_DOLLARS; k++)
+            SAME_TEXT(llmgw_rl_people_text((llmgw_rl_kind)k, v[i], got, cap),
+                      ref_people((llmgw_rl_kind)k, v[i], want, cap));
+    }
+    char buf[LLMGW_RL_TEXT_MAX];
+    assert_int_equal(llmgw_rl_people_text(LLMGW_RL_DOLLARS, 50 * 1000000000000LL, buf,
+                                          sizeof buf), 2);
+    assert_string_equal(buf, "50");
+    llmgw_rl_people_text(LLMGW_RL_DOLLARS, 250000000000LL, buf, sizeof buf);
+    assert_string_equal(buf, "0.25");
+    llmgw_rl_people_text(LLMGW_RL_DOLLARS, 0, buf, sizeof buf);
+    assert_string_equal(buf, "0");
+    llmgw_rl_people_text(LLMGW_RL_DOLLARS, INT64_MIN, buf, sizeof buf);  /* the widest */
+    assert_string_equal(buf, "-9223372.036854775808");
+    llmgw_rl_people_text(LLMGW_RL_TOKENS, INT64_MIN, buf, sizeof buf);
+    assert_string_equal(buf, "-9223372036854775808");
+}
+
+/* Every window unit and count, at times around the epoch, today and far ahead. */
+static const char *const window_specs[] = {"1s", "30s", "90s", "1m", "5m", "1h", "24h",
+                                           "36h", "1d", "7d", "366d", "1mo", "2mo", "3mo",
+                                           "5mo", "12mo"};
+
+static void test_key_text(void **state)
+{
+    static const int64_t times[] = {0, 1, -1, 59, 60, 3599, 3600, 86399, 86400,
+                                    1700000123, 1709251199, 1709251200, -86401,
+                                    4102444800, 253402300799, -62135596800};
+    const char *principals[] = {NULL, "", "a", "alice", "user:bob", "0123456789abcdef0123"
+                                "456789abcdef", "127.0.0.1", "2001:db8::1", "é ü\t"};
+    char p300[LLMGW_RL_PRINCIPAL_MAX + 1], p301[LLMGW_RL_PRINCIPAL_MAX + 2];
+    memset(p300, 'p', sizeof p300 - 1);
+    p300[sizeof p300 - 1] = '\0';
+    memset(p301, 'q', sizeof p301 - 1);
+    p301[sizeof p301 - 1] = '\0';
+    char name63[LLMGW_RL_NAME_MAX];
+    memset(name63, 'n', sizeof name63 - 1);
+    name63[sizeof name63 - 1] = '\0';
+    const char *names[] = {"a", "user-budget", "global.req_1", name63};
+    for (size_t ni = 0; ni < sizeof names / sizeof *names; ni++)
+        for (size_t wi = 0; wi < sizeof window_specs / sizeof *window_specs; wi++) {
+            char win[32];
+            snprintf(win, sizeof win, "window=%s", window_specs[wi]);
+            llmgw_rl_rule r = parse_ok(names[ni], ARGS("per=user", "requests=7", win));
+            char pre[128];
+            snprintf(pre, sizeof pre, "llmgw:rl:%s:%s:", r.name, r.window_spec);
+            assert_string_equal(r.key_prefix, pre);
+            assert_int_equal(r.key_prefix_len, strlen(pre));
+            for (size_t ti = 0; ti < sizeof times / sizeof *times; ti++) {
+                llmgw_rl_window w;
+                llmgw_rl_window_at(&r, times[ti], &w);
+                for (size_t pi = 0; pi < sizeof principals / sizeof *principals; pi++)
+                    SAME_TEXT(llmgw_rl_key(&r, &w, principals[pi], got, cap),
+                              ref_key(&r, &w, principals[pi], want, cap));
+                SAME_TEXT(llmgw_rl_key(&r, &w, p300, got, cap), ref_key(&r, &w, p300, want, cap));
+                SAME_TEXT(llmgw_rl_key(&r, &w, p301, got, cap), ref_key(&r, &w, p301, want, cap));
+            }
+        }
+}
+
+/* Window indexes at the int64 edges, and rules nobody prepared (built by hand, or
+ * with a name too long for the prefix) write the same keys. */
+static void test_key_edges(void **state)
+{
+    llmgw_rl_rule r = parse_ok("edge", ARGS("per=user", "tokens=7", "window=1s"));
+    static int64_t v[600];
+    size_t n = sample_values(v, 600);
+    for (size_t i = 0; i < n; i++) {
+        llmgw_rl_window w = {v[i], 0, 0};
+        SAME_TEXT(llmgw_rl_key(&r, &w, "alice", got, cap), ref_key(&r, &w, "alice", want, cap));
+    }
+    llmgw_rl_rule hand;
+    memset(&hand, 0, sizeof hand);
+    hand.name = "by-hand";
+    strcpy(hand.window_spec, "1mo");
+    llmgw_rl_window w = {646, 0, 0};
+    SAME_TEXT(llmgw_rl_key(&hand, &w, "alice", got, cap), ref_key(&hand, &w, "alice", want, cap));
+    char longname[200];
+    memset(longname, 'L', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    hand.name = longname;
+    llmgw_rl_prepare(&hand);
+    assert_int_equal(hand.key_prefix_len, 0);
+    SAME_TEXT(llmgw_rl_key(&hand, &w, "alice", got, cap), ref_key(&hand, &w, "alice", want, cap));
+}
+
+static void test_prepare(void **state)
+{
+    llmgw_rl_rule r = parse_ok("b", ARGS("per=user", "dollars=49.990000000001", "window=1mo"));
+    assert_string_equal(r.limit_text, "49.990000000001");
+    r = parse_ok("b", ARGS("per=user", "dollars=50.000", "window=1mo"));
+    assert_string_equal(r.limit_text, "50");
+    r = parse_ok("b", ARGS("per=user", "dollars=1000000", "window=1mo"));
+    assert_string_equal(r.limit_text, "1000000");
+    r = parse_ok("b", ARGS("per=user", "dollars=0.000000000001", "window=1mo"));
+    assert_string_equal(r.limit_text, "0.000000000001");
+    r = parse_ok("b", ARGS("per=user", "tokens=1000000000000000", "window=1d"));
+    assert_string_equal(r.limit_text, "1000000000000000");
+    r = parse_ok("b", ARGS("per=user", "requests=0", "window=1d"));
+    assert_string_equal(r.limit_text, "0");
+    /* a change of limit or name is picked up by preparing again */
+    r.limit = 12;
+    r.name = "renamed";
+    llmgw_rl_prepare(&r);
+    assert_string_equal(r.limit_text, "12");
+    assert_string_equal(r.key_prefix, "llmgw:rl:renamed:1d:");
+}
+
+static void test_reset_text_matches(void **state)
+{
+    /* windows of every unit, now at every millisecond near the end and at steps
+     * across the whole window (and after its end) */
+    for (size_t wi = 0; wi < sizeof window_specs / sizeof *window_specs; wi++) {
+        char win[32];
+        snprintf(win, sizeof win, "window=%s", window_specs[wi]);
+        llmgw_rl_rule r = parse_ok("x", ARGS("per=user", "requests=7", win));
+        llmgw_rl_window w;
+        llmgw_rl_window_at(&r, 1700000123, &w);
+        int64_t end = w.end * 1000, len = (w.end - w.start) * 1000;
+        for (int64_t back = -2000; back <= 4000; back++)
+            SAME_TEXT(llmgw_rl_reset_text(&w, end - back, got, cap),
+                      ref_reset(&w, end - back, want, cap));
+        for (int64_t back = 0; back <= len; back += len / 997 + 1)
+            SAME_TEXT(llmgw_rl_reset_text(&w, end - back, got, cap),
+                      ref_reset(&w, end - back, want, cap));
+        for (int64_t s = 1; s < 4 * 86400; s += 59)     /* every h/m/s shape */
+            SAME_TEXT(llmgw_rl_reset_text(&w, end - s * 1000, got, cap),
+                      ref_reset(&w, end - s * 1000, want, cap));
+    }
+    /* far from any real window: large hour counts, and a "now" long past */
+    llmgw_rl_window w = {0, 0, (int64_t)1 << 50};
+    SAME_TEXT(llmgw_rl_reset_text(&w, 0, got, cap), ref_reset(&w, 0, want, cap));
+    SAME_TEXT(llmgw_rl_reset_text(&w, INT64_MIN / 2, got, cap),
+              ref_reset(&w, INT64_MIN / 2, want, cap));
+    w.end = -((int64_t)1 << 50);     /* (end·1000 − now must not overflow: UB in both) */
+    SAME_TEXT(llmgw_rl_reset_text(&w, INT64_MAX / 2, got, cap),
+              ref_reset(&w, INT64_MAX / 2, want, cap));
+}
+
+static void test_time_text_matches(void **state)
+{
+    /* every window end the rules above produce, then a sweep from year -9999 to
+     * 99999 (negative years are padded with their sign: "-001") */
+    for (size_t wi = 0; wi < sizeof window_specs / sizeof *window_specs; wi++) {
+        char win[32];
+        snprintf(win, sizeof win, "window=%s", window_specs[wi]);
+        llmgw_rl_rule r = parse_ok("x", ARGS("per=user", "requests=7", win));
+        for (int64_t t = -86400 * 800; t < 4102444800; t += 86400 * 37 + 3607) {
+            llmgw_rl_window w;
+            llmgw_rl_window_at(&r, t, &w);
+            SAME_TEXT(llmgw_rl_time_text(w.end, got, cap), ref_time(w.end, want, cap));
+        }
+    }
+    const int64_t lo = -377705116800, hi = 3093527980799;  /* -9999-01-01 .. 99999-12-31 */
+    for (int64_t t = lo; t < hi; t += 7919LL * 3607)
+        SAME_TEXT(llmgw_rl_time_text(t, got, cap), ref_time(t, want, cap));
+    static const int64_t edges[] = {-62167219200, -62167219201, -62198755200,
+                                    -62198755201, -62135596800, 253402300799,
+                                    253402300800, 0, -1, 951782400, 4107542399};
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+        SAME_TEXT(llmgw_rl_time_text(edges[i], got, cap), ref_time(edges[i], want, cap));
+    char buf[32];
+    llmgw_rl_time_text(-62167219201, buf, sizeof buf);      /* the second before year 0 */
+    assert_string_equal(buf, "-001-12-31T23:59:59Z");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +625,12 @@ int main(void)
         cmocka_unit_test(test_applies),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_int_and_amount_text),
+        cmocka_unit_test(test_key_text),
+        cmocka_unit_test(test_key_edges),
+        cmocka_unit_test(test_prepare),
+        cmocka_unit_test(test_reset_text_matches),
+        cmocka_unit_test(test_time_text_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
