@@ -266,7 +266,7 @@ static int redact_one(llmgw_scan *s, scan_private *sp, const llmgw_rx *rx, const
     size_t len = *n, start = 0, last = 0;
     outbuf o = {.hint = len + len / 8 + 64};
     char tag[LLMGW_RULE_NAME_MAX + 16];
-    size_t taglen = (size_t)snprintf(tag, sizeof tag, "[REDACTED:%s]", name);
+    size_t taglen = 0;                  /* written at the first match: most texts have none */
     while (start <= len) {
         int rc = pcre2_match(rx->code, (PCRE2_SPTR)text, len, start, opts, sp->md, sp->mctx);
         opts |= PCRE2_NO_UTF_CHECK;
@@ -287,6 +287,8 @@ static int redact_one(llmgw_scan *s, scan_private *sp, const llmgw_rx *rx, const
             start = tag_end;
             continue;
         }
+        if (!taglen)
+            taglen = (size_t)snprintf(tag, sizeof tag, "[REDACTED:%s]", name);
         if (out_put(s->alloc, &o, text + last, ov[0] - last) < 0 ||
             out_put(s->alloc, &o, tag, taglen) < 0)
             return PCRE2_ERROR_NOMEMORY;
