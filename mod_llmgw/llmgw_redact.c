@@ -439,23 +439,33 @@ static llmgw_scan_status walk_string(walk *w, llmgw_json_view v)
 
 static llmgw_scan_status walk_content(walk *w, llmgw_json_view c);
 
+/* Member lookups walk the whole object, skipping every value before the one found:
+ * the members a walker reads are looked up together, in one pass. */
+#define MEMBERS(obj, out, ...)                                                            \
+    do {                                                                                  \
+        const llmgw_view_name names_[] = {__VA_ARGS__};                                   \
+        llmgw_view_members(obj, names_, sizeof names_ / sizeof names_[0], out);           \
+    } while (0)
+
 /* A content block or part (any provider): its text, nested content (Anthropic
  * tool_result and search results), a Responses function_call_output, a plain-text
  * document source. Image, audio and file parts carry none of these. */
 static llmgw_scan_status walk_block(walk *w, llmgw_json_view b)
 {
     llmgw_scan_status st;
+    llmgw_json_view m[4], src[3];
     if (!llmgw_view_is(b, LLMGW_VIEW_OBJECT))
         return walk_string(w, b);
-    if ((st = walk_string(w, llmgw_view_get(b, N_TEXT))) != LLMGW_SCAN_OK ||
-        (st = walk_content(w, llmgw_view_get(b, N_CONTENT))) != LLMGW_SCAN_OK ||
-        (st = walk_content(w, llmgw_view_get(b, N_OUTPUT))) != LLMGW_SCAN_OK)
+    MEMBERS(b, m, N_TEXT, N_CONTENT, N_OUTPUT, N_SOURCE);
+    if ((st = walk_string(w, m[0])) != LLMGW_SCAN_OK ||
+        (st = walk_content(w, m[1])) != LLMGW_SCAN_OK ||
+        (st = walk_content(w, m[2])) != LLMGW_SCAN_OK || !llmgw_view_present(m[3]))
         return st;
-    llmgw_json_view src = llmgw_view_get(b, N_SOURCE), stype = llmgw_view_get(src, N_TYPE);
-    if (llmgw_view_string_is(stype, "text"))
-        return walk_string(w, llmgw_view_get(src, N_DATA));
-    if (llmgw_view_string_is(stype, "content"))
-        return walk_content(w, llmgw_view_get(src, N_CONTENT));
+    MEMBERS(m[3], src, N_TYPE, N_DATA, N_CONTENT);
+    if (llmgw_view_string_is(src[0], "text"))
+        return walk_string(w, src[1]);
+    if (llmgw_view_string_is(src[0], "content"))
+        return walk_content(w, src[2]);
     return LLMGW_SCAN_OK;
 }
 
@@ -487,28 +497,26 @@ static llmgw_scan_status walk_messages(walk *w, llmgw_json_view msgs)
 static llmgw_scan_status walk_openai(walk *w, llmgw_json_view root)
 {
     llmgw_scan_status st;
-    if ((st = walk_messages(w, llmgw_view_get(root, N_MESSAGES))) != LLMGW_SCAN_OK)
+    llmgw_json_view m[4];
+    MEMBERS(root, m, N_MESSAGES, N_INPUT, N_INSTRUCTIONS, N_PROMPT);
+    if ((st = walk_messages(w, m[0])) != LLMGW_SCAN_OK)
         return st;
     /* Responses items and embeddings strings alike: walk_block takes both */
-    if ((st = walk_content(w, llmgw_view_get(root, N_INPUT))) != LLMGW_SCAN_OK)
+    if ((st = walk_content(w, m[1])) != LLMGW_SCAN_OK)
         return st;
-    if ((st = walk_string(w, llmgw_view_get(root, N_INSTRUCTIONS))) != LLMGW_SCAN_OK)
+    if ((st = walk_string(w, m[2])) != LLMGW_SCAN_OK)
         return st;
-    return walk_content(w, llmgw_view_get(root, N_PROMPT));
+    return walk_content(w, m[3]);
 }
 
 static llmgw_scan_status walk_anthropic(walk *w, llmgw_json_view root)
 {
-    llmgw_scan_status st = walk_content(w, llmgw_view_get(root, N_SYSTEM));
+    llmgw_json_view m[2];
+    MEMBERS(root, m, N_SYSTEM, N_MESSAGES);
+    llmgw_scan_status st = walk_content(w, m[0]);
     if (st != LLMGW_SCAN_OK)
         return st;
-    return walk_messages(w, llmgw_view_get(root, N_MESSAGES));
-}
-
-static llmgw_json_view get2(llmgw_json_view o, llmgw_view_name camel, llmgw_view_name snake)
-{
-    llmgw_json_view v = llmgw_view_get(o, camel);
-    return llmgw_view_present(v) ? v : llmgw_view_get(o, snake);
+    return walk_messages(w, m[1]);
 }
 
 /* A Gemini Content: {"role", "parts": [{"text"}, {"inlineData"}, ...]}. */
@@ -526,27 +534,29 @@ static llmgw_scan_status walk_gemini_content(walk *w, llmgw_json_view content)
     return LLMGW_SCAN_OK;
 }
 
+/* camelCase or snake_case, as Gemini's API accepts either */
+static llmgw_json_view either(llmgw_json_view camel, llmgw_json_view snake)
+{
+    return llmgw_view_present(camel) ? camel : snake;
+}
+
 static llmgw_scan_status walk_gemini(walk *w, llmgw_json_view root, int depth)
 {
     llmgw_scan_status st;
-    llmgw_json_view c;
-    for (llmgw_view_iter it = llmgw_view_items(llmgw_view_get(root, N_CONTENTS));
-         llmgw_view_next(&it, &c);)
+    llmgw_json_view m[7], c;
+    MEMBERS(root, m, N_CONTENTS, N_SYS_INSTR, N_SYS_INSTR_S, N_CONTENT, N_REQUESTS, N_GCR,
+            N_GCR_S);
+    for (llmgw_view_iter it = llmgw_view_items(m[0]); llmgw_view_next(&it, &c);)
         if ((st = walk_gemini_content(w, c)) != LLMGW_SCAN_OK)
             return st;
-    st = walk_gemini_content(w, get2(root, N_SYS_INSTR, N_SYS_INSTR_S));
-    if (st != LLMGW_SCAN_OK)
+    if ((st = walk_gemini_content(w, either(m[1], m[2]))) != LLMGW_SCAN_OK ||
+        (st = walk_gemini_content(w, m[3])) != LLMGW_SCAN_OK || depth > 0)
         return st;
-    if ((st = walk_gemini_content(w, llmgw_view_get(root, N_CONTENT))) != LLMGW_SCAN_OK)
-        return st;
-    if (depth > 0)
-        return LLMGW_SCAN_OK;
-    for (llmgw_view_iter it = llmgw_view_items(llmgw_view_get(root, N_REQUESTS));
-         llmgw_view_next(&it, &c);)                     /* batchEmbedContents */
-        if ((st = walk_gemini(w, c, 1)) != LLMGW_SCAN_OK)
+    for (llmgw_view_iter it = llmgw_view_items(m[4]); llmgw_view_next(&it, &c);)
+        if ((st = walk_gemini(w, c, 1)) != LLMGW_SCAN_OK)      /* batchEmbedContents */
             return st;
     /* countTokens may wrap a whole generateContent request */
-    return walk_gemini(w, get2(root, N_GCR, N_GCR_S), 1);
+    return walk_gemini(w, either(m[5], m[6]), 1);
 }
 
 /* A value as a JSON string token: quotes, and escapes only where JSON needs them. */
