@@ -15,6 +15,9 @@
 #include "apr_strings.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "llmgw_fetch.h"
 #include "llmgw_jwks_source.h"
@@ -332,6 +335,32 @@ static llmgw_jwt_status verify(struct llmgw_jwt_conf *jc, const char *tok, size_
     return llmgw_jwt_verify(tok, len, &jc->pol, *set, now, res, why, cap);
 }
 
+/* The cache key of the last token a worker thread saw. A client sends the same token
+ * on every request until it expires; comparing it (in constant time) costs a tenth of
+ * hashing it. Only the hash is remembered: the shared cache still decides, with the
+ * key set's generation and the token's expiry, whether the identity holds. */
+#define TOKEN_MEMO_MAX 4096
+static _Thread_local struct {
+    size_t len;
+    unsigned char key[32];
+    char tok[TOKEN_MEMO_MAX];
+} last_token;
+
+static void token_key(const char *tok, size_t len, unsigned char key[32])
+{
+    if (len && last_token.len == len && CRYPTO_memcmp(last_token.tok, tok, len) == 0) {
+        memcpy(key, last_token.key, 32);
+        return;
+    }
+    llmgw_jwt_cache_key(tok, len, key);
+    if (len <= TOKEN_MEMO_MAX) {
+        OPENSSL_cleanse(last_token.tok, last_token.len);
+        memcpy(last_token.tok, tok, len);
+        memcpy(last_token.key, key, 32);
+        last_token.len = len;
+    }
+}
+
 int llmgw_jwt_identify(llmgw_req *q, const char *tok)
 {
     const llmgw_srv_conf *sc = llmgw_srv(q->r->server);
@@ -347,7 +376,7 @@ int llmgw_jwt_identify(llmgw_req *q, const char *tok)
     uint64_t gen;
     llmgw_caller_id id;
     llmgw_alloc a = {pool_alloc, q->r->pool};
-    llmgw_jwt_cache_key(tok, len, key);
+    token_key(tok, len, key);
     llmgw_jwks *set = llmgw_jwks_source_acquire(jc->src, now, 0, &gen);
     if (llmgw_jwt_cache_get(jc->cache, key, gen, now, &a, &id) == 1) {
         llmgw_jwks_unref(set);
