@@ -285,8 +285,6 @@ static int uniq_add(uniq *u, int level, const unsigned char *base, const unsigne
     return 1;
 }
 
-enum { S_VALUE, S_AFTER, S_KEY_OR_CLOSE, S_KEY, S_VALUE_OR_CLOSE };
-
 llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
                                    const char *const *names, size_t nnames,
                                    llmgw_json_span *spans)
@@ -301,7 +299,7 @@ llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
     uint64_t is_obj[JANSSON_MAX_DEPTH / 64] = {0};   /* bit d: level d+1 is an object */
     const unsigned char *base = (const unsigned char *)s, *vstart = NULL;
     const unsigned char *p = base, *e = base + n;
-    int depth = 0, state = S_VALUE, want = -1, root_obj = 0, undecided = 0;
+    int depth = 0, want = -1, root_obj = 0, undecided = 0;
     uniq u;
     u.top = 0;
     u.on = (flags & LLMGW_JSON_UNIQUE_KEYS) != 0;
@@ -321,106 +319,106 @@ llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
     if (p == e || (*p != '{' && *p != '['))
         return LLMGW_JSON_INVALID;
     root_obj = *p == '{';
-    for (;;) {
-        int escaped;
-        skip_ws(&p, e);
-        if (state != S_AFTER && p == e)
+    /* Three states as labels — a value, what follows a value, a member name — so a
+     * member costs one pass through them, not a trip round a dispatch loop per token. */
+value:
+    skip_ws(&p, e);
+    if (p == e)
+        return LLMGW_JSON_INVALID;
+    if (depth == 1 && want >= 0)
+        vstart = p;
+    if (*p == '{' || *p == '[') {
+        int obj = *p == '{';
+        if (depth >= max_depth)
             return LLMGW_JSON_INVALID;
-        switch (state) {
-        case S_VALUE:
-            if (depth == 1 && want >= 0)
-                vstart = p;
-            if (*p == '{' || *p == '[') {
-                if (depth >= max_depth)
-                    return LLMGW_JSON_INVALID;
-                if (*p == '{') {
-                    is_obj[depth / 64] |= (uint64_t)1 << (depth % 64);
-                    uniq_open(&u, depth, &undecided);
-                } else {
-                    is_obj[depth / 64] &= ~((uint64_t)1 << (depth % 64));
-                }
-                state = *p == '{' ? S_KEY_OR_CLOSE : S_VALUE_OR_CLOSE;
-                depth++;
-                p++;
-                continue;
-            }
-            if (*p == '"') {
-                p = string_token(p, e, &escaped);
-            } else if (*p == '-' || is_digit(*p)) {
-                p = number_token(p, e, &undecided);
-                p = p ? skip_ungot_nul(p, e, &undecided) : NULL;
-            } else {
-                p = literal_token(p, e);
-                p = p ? skip_ungot_nul(p, e, &undecided) : NULL;
-            }
-            if (!p)
-                return LLMGW_JSON_INVALID;
-            state = S_AFTER;
-            continue;
-        case S_AFTER: {
-            if (depth == 1 && want >= 0 && root_obj) {
-                const unsigned char *vend = p;  /* the whitespace after it is not its */
-                while (vend[-1] == ' ' || vend[-1] == '\t' || vend[-1] == '\n' ||
-                       vend[-1] == '\r')
-                    vend--;
-                spans[want].off = (size_t)(vstart - base);
-                spans[want].len = (size_t)(vend - vstart);
-                want = -1;
-            }
-            if (depth == 0) {
-                if (p != e)
-                    return LLMGW_JSON_INVALID;
-                return undecided ? LLMGW_JSON_UNDECIDED : LLMGW_JSON_VALID;
-            }
-            if (p == e)
-                return LLMGW_JSON_INVALID;
-            int obj = (int)(is_obj[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
-            if (*p == ',') {
-                state = obj ? S_KEY : S_VALUE;
-            } else if (*p == (obj ? '}' : ']')) {
-                depth--;
-                if (obj)
-                    uniq_close(&u, depth);
-            } else {
-                return LLMGW_JSON_INVALID;
-            }
-            p++;
-            continue;
+        if (obj) {
+            is_obj[depth / 64] |= (uint64_t)1 << (depth % 64);
+            uniq_open(&u, depth, &undecided);
+        } else {
+            is_obj[depth / 64] &= ~((uint64_t)1 << (depth % 64));
         }
-        case S_KEY_OR_CLOSE:
-        case S_VALUE_OR_CLOSE:
-            if (*p == (state == S_KEY_OR_CLOSE ? '}' : ']')) {
-                depth--;
-                if (state == S_KEY_OR_CLOSE)
-                    uniq_close(&u, depth);
-                p++;
-                state = S_AFTER;
-                continue;
-            }
-            state = state == S_KEY_OR_CLOSE ? S_KEY : S_VALUE;
-            continue;
-        case S_KEY: {
-            const unsigned char *k = p + 1;
-            if (*p != '"' || !(p = string_token(p, e, &escaped)))
-                return LLMGW_JSON_INVALID;
-            size_t klen = (size_t)(p - 1 - k);
-            if (!uniq_add(&u, depth - 1, base, k, klen, escaped, &undecided))
-                return LLMGW_JSON_INVALID;
-            if (depth == 1 && nnames) {
-                if (escaped)
-                    undecided = 1;      /* it might spell a wanted name */
-                else
-                    want = wanted(k, klen, names, lens, nnames);
-            }
-            skip_ws(&p, e);
-            if (p == e || *p != ':')
-                return LLMGW_JSON_INVALID;
-            p++;
-            state = S_VALUE;
-            continue;
+        depth++;
+        p++;
+        skip_ws(&p, e);
+        if (p == e)
+            return LLMGW_JSON_INVALID;
+        if (*p != (obj ? '}' : ']')) {
+            if (obj)
+                goto key;
+            goto value;
         }
+        depth--;                        /* {} or [] */
+        if (obj)
+            uniq_close(&u, depth);
+        p++;
+        goto after;
+    }
+    {
+        int escaped;
+        if (*p == '"') {
+            p = string_token(p, e, &escaped);
+        } else if (*p == '-' || is_digit(*p)) {
+            p = number_token(p, e, &undecided);
+            p = p ? skip_ungot_nul(p, e, &undecided) : NULL;
+        } else {
+            p = literal_token(p, e);
+            p = p ? skip_ungot_nul(p, e, &undecided) : NULL;
+        }
+        if (!p)
+            return LLMGW_JSON_INVALID;
+    }
+after:
+    if (depth == 1 && want >= 0 && root_obj) {
+        spans[want].off = (size_t)(vstart - base);
+        spans[want].len = (size_t)(p - vstart);
+        want = -1;
+    }
+    skip_ws(&p, e);
+    if (depth == 0)
+        return p != e ? LLMGW_JSON_INVALID
+                      : undecided ? LLMGW_JSON_UNDECIDED : LLMGW_JSON_VALID;
+    if (p == e)
+        return LLMGW_JSON_INVALID;
+    {
+        int obj = (int)(is_obj[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
+        if (*p == ',') {
+            p++;
+            if (obj)
+                goto key;
+            goto value;
+        }
+        if (*p != (obj ? '}' : ']'))
+            return LLMGW_JSON_INVALID;
+        depth--;
+        if (obj)
+            uniq_close(&u, depth);
+        p++;
+        goto after;
+    }
+key:
+    skip_ws(&p, e);
+    if (p == e || *p != '"')
+        return LLMGW_JSON_INVALID;
+    {
+        int escaped;
+        const unsigned char *k = p + 1;
+        if (!(p = string_token(p, e, &escaped)))
+            return LLMGW_JSON_INVALID;
+        size_t klen = (size_t)(p - 1 - k);
+        if (!uniq_add(&u, depth - 1, base, k, klen, escaped, &undecided))
+            return LLMGW_JSON_INVALID;
+        if (depth == 1 && nnames) {
+            if (escaped)
+                undecided = 1;          /* it might spell a wanted name */
+            else
+                want = wanted(k, klen, names, lens, nnames);
         }
     }
+    skip_ws(&p, e);
+    if (p == e || *p != ':')
+        return LLMGW_JSON_INVALID;
+    p++;
+    goto value;
 }
 
 /* ---- building ------------------------------------------------------------------ */

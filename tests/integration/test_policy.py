@@ -446,6 +446,28 @@ def test_redaction_with_stream_usage_splice(stack, gw):
     assert (row["redactions"], row["prompt_tokens"], row["total_tokens"]) == (1, 25, 37)
 
 
+def test_redaction_then_stream_options_edited_in_the_tree(stack, gw):
+    """A client that sends stream_options without include_usage: the gateway edits that
+    object in a tree built from the already redacted body, so the provider gets both the
+    redaction and include_usage, and nothing else of the body changes."""
+    m = marker()
+    st, h, raw = gw.call("POST", "/v1/chat/completions",
+                         chat("gpt-3.5-turbo", "%s %s" % (m, SSN), stream=True,
+                              stream_options={"include_usage": False}, temperature=0.25),
+                         key=stack.keys.bob)
+    assert st == 200, raw
+    rec = received(stack, "openai", m)
+    seen = json.loads(rec["body"])
+    assert seen["messages"][0]["content"] == "%s %s" % (m, R)
+    assert seen["stream_options"] == {"include_usage": True}
+    assert seen["temperature"] == 0.25 and seen["model"] == "gpt-3.5-turbo"
+    assert SSN not in rec["body"]
+    assert int(rec["headers"]["content-length"]) == len(rec["body"].encode())
+    assert b'"usage":{' not in raw
+    row = gw.row_for(rid(h))
+    assert (row["redactions"], row["prompt_tokens"], row["total_tokens"]) == (1, 25, 37)
+
+
 def test_redaction_openai_responses_shapes(stack, gw):
     m = marker()
     st, h, raw = gw.call("POST", "/v1/responses",
