@@ -77,6 +77,22 @@ size_t llmgw_utf8_seq(const unsigned char *s, size_t n)
     return utf8_seq(s, n);
 }
 
+int llmgw_hex4(const unsigned char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = p[i];
+        unsigned d = (c >= '0' && c <= '9') ? (unsigned)(c - '0')
+                   : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
+                   : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10) : 16u;
+        if (d > 15)
+            return 0;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 1;
+}
+
 /* Input bytes are taken up to max_bytes (never splitting a sequence); control
  * characters are escaped and invalid UTF-8 becomes U+FFFD, so the output is always
  * valid JSON whatever a client put in a header. Worst case 6 output bytes per input. */

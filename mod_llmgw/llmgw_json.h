@@ -29,6 +29,9 @@ int llmgw_json_depth_ok(const char *s, size_t n, int max);
  * no overlong forms, no surrogates, nothing above U+10FFFF (jansson's rules). */
 size_t llmgw_utf8_seq(const unsigned char *s, size_t n);
 
+/* The value of four hex digits at p (a \uXXXX escape's): 1, or 0 when one is not hex. */
+int llmgw_hex4(const unsigned char *p, unsigned *out);
+
 /* NUL-terminates and returns the length (0 on overflow). */
 size_t llmgw_sbuf_finish(llmgw_sbuf *b);
 

@@ -31,21 +31,6 @@ static inline void skip_ws(const unsigned char **pp, const unsigned char *e)
     *pp = p;
 }
 
-static int hex4(const unsigned char *p, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = p[i];
-        unsigned d = is_digit(c) ? (unsigned)(c - '0')
-                   : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
-                   : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10) : 16u;
-        if (d > 15)
-            return 0;
-        v = v << 4 | d;
-    }
-    *out = v;
-    return 1;
-}
 
 /* One \uXXXX escape (p at the 'u'); a high surrogate must be followed by an escaped
  * low one, a low one alone and U+0000 are refused (jansson has no JSON_ALLOW_NUL
@@ -53,11 +38,11 @@ static int hex4(const unsigned char *p, unsigned *out)
 static size_t unicode_escape(const unsigned char *p, const unsigned char *e)
 {
     unsigned cp, lo;
-    if (e - p < 5 || !hex4(p + 1, &cp) || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+    if (e - p < 5 || !llmgw_hex4(p + 1, &cp) || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
         return 0;
     if (cp < 0xD800 || cp > 0xDBFF)
         return 5;
-    if (e - p < 11 || p[5] != '\\' || p[6] != 'u' || !hex4(p + 7, &lo) || lo < 0xDC00 ||
+    if (e - p < 11 || p[5] != '\\' || p[6] != 'u' || !llmgw_hex4(p + 7, &lo) || lo < 0xDC00 ||
         lo > 0xDFFF)
         return 0;
     return 11;

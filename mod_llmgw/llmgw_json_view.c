@@ -3,6 +3,7 @@
  * decoding into bounded buffers, and locale-free, correctly rounded token counts.
  * Every loop is bounded by the end of the view it was given. Part of libllmgw. */
 #include "llmgw_json_view.h"
+#include "llmgw_json.h"
 
 #include <string.h>
 
@@ -214,20 +215,7 @@ static cur skip_value(cur p, cur e)
 
 static int hex4(cur p, cur e, unsigned *out)
 {
-    unsigned v = 0;
-    if (e - p < 4)
-        return 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = p[i];
-        unsigned d = is_digit(c) ? (unsigned)(c - '0')
-                   : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
-                   : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10) : 16u;
-        if (d > 15)
-            return 0;
-        v = v << 4 | d;
-    }
-    *out = v;
-    return 1;
+    return e - p >= 4 && llmgw_hex4(p, out);
 }
 
 static size_t utf8_put(unsigned cp, unsigned char out[4])
