@@ -393,6 +393,8 @@ void llmgw_view_members(llmgw_json_view obj, const llmgw_view_name *names, size_
         if (p >= e || *p != ':')
             return;
         p = skip_ws(p + 1, e);
+        if (p >= e)
+            return;                         /* a name without a value: not valid text */
         cur v = p;
         p = cls[*p] == C_SCALAR ? skip_scalar(p, e) : skip_value(p, e);  /* counts: inline */
         if (p == v)
