@@ -446,6 +446,42 @@ def test_redaction_with_stream_usage_splice(stack, gw):
     assert (row["redactions"], row["prompt_tokens"], row["total_tokens"]) == (1, 25, 37)
 
 
+def test_redaction_changes_only_the_redacted_strings(stack, gw):
+    """Whitespace, number spellings, escapes and member order outside the redacted
+    string reach the provider byte for byte; the redacted string is decoded, redacted
+    and encoded again."""
+    m = marker()
+    body = ('{ "model" : "gpt-3.5-turbo",\n  "temperature": 1.0E0, "top_p": 0.50,\n'
+            '  "messages": [ {"role": "system", "content": "caf\\u00e9 \\"%s\\""},\n'
+            '    {"role": "user", "content": "%s call \\u0031\\u0032\\u0033-45-6789\\n"} ],'
+            '\n  "user": "x" }') % (m, m)
+    want = body.replace('"%s call \\u0031\\u0032\\u0033-45-6789\\n"' % m,
+                        '"%s call %s\\n"' % (m, R))
+    assert want != body
+    st, h, raw = gw.call("POST", "/v1/chat/completions", body.encode(), key=stack.keys.bob)
+    assert st == 200, raw
+    rec = received(stack, "openai", m)
+    assert rec["body"] == want
+    assert int(rec["headers"]["content-length"]) == len(want.encode())
+    assert gw.row_for(rid(h))["redactions"] == 1
+
+
+def test_tools_stripped_then_texts_redacted(stack, gw):
+    """A strip route with content rules: the forbidden tool goes, the text is redacted,
+    both in the one body the provider gets."""
+    m = marker()
+    body = {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "%s %s" % (m, SSN)}],
+            "tools": [fn_tool("get_weather"), fn_tool("code_interpreter")]}
+    st, h, raw = gw.call("POST", "/strip/chat/completions", body, key=stack.keys.bob)
+    assert st == 200, raw
+    rec = received(stack, "openai", m)
+    seen = json.loads(rec["body"])
+    assert seen["tools"] == [fn_tool("get_weather")]
+    assert seen["messages"][0]["content"] == "%s %s" % (m, R)
+    assert int(rec["headers"]["content-length"]) == len(rec["body"].encode())
+    assert gw.row_for(rid(h))["redactions"] == 1
+
+
 def test_redaction_then_stream_options_edited_in_the_tree(stack, gw):
     """A client that sends stream_options without include_usage: the gateway edits that
     object in a tree built from the already redacted body, so the provider gets both the
