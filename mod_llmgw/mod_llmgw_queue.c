@@ -304,7 +304,7 @@ static int replay_spool(llmgw_queue *qu)
             qu->retry_at = apr_time_now() + RETRY_EVERY;
             return 0;
         }
-        llmgw_spool_done(path);
+        llmgw_spool_done(qu->spool, path, len);
         llmgw_metrics_audit_spooled(qu->batch, len, -1);
         qu->healthy = 1;
         if (apr_time_now() >= until || queue_backlog(qu))

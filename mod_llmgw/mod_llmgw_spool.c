@@ -4,6 +4,7 @@
 #include "mod_llmgw.h"
 #include "mod_llmgw_spool.h"
 
+#include "apr_shm.h"
 #include "apr_strings.h"
 #include "mpm_common.h"
 #include "unixd.h"
@@ -15,17 +16,66 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define SUFFIX ".ndjson"
 #define CLAIM ".sending"
 
+#define SPOOLS_MAX 8              /* distinct spool directories (one per server at most) */
+#define RESYNC_EVERY apr_time_from_sec(10)
+
 static unsigned long spool_seq;
-/* Bytes in the spool as last measured, plus what this process wrote since: a directory
- * scan at most once a second, even while every batch is being spooled. */
-static apr_int64_t spool_bytes;
-static apr_time_t spool_measured;
+
+/* Bytes in a spool, shared by every child: a batch reserves its size before it is
+ * written, so children writing at once cannot overshoot the cap together (a count per
+ * process would let each fill the spool up to it). Recounted from the directory every
+ * few seconds, so files an operator removes are noticed. */
+typedef struct {
+    apr_int64_t bytes;
+    apr_time_t counted;
+} spool_total;
+
+static struct {
+    const char *dir;
+    spool_total *t;
+} spools[SPOOLS_MAX];
+
+static apr_int64_t measure(const char *dir);
+
+static spool_total *total_of(const char *dir)
+{
+    for (int i = 0; i < SPOOLS_MAX && spools[i].dir; i++)
+        if (!strcmp(spools[i].dir, dir))
+            return spools[i].t;
+    return NULL;
+}
+
+
+/* post_config, in the parent: anonymous shared memory the children inherit. */
+static void share_total(apr_pool_t *p, server_rec *s, const char *dir)
+{
+    apr_shm_t *shm;
+    int i = 0;
+    while (i < SPOOLS_MAX && spools[i].dir && strcmp(spools[i].dir, dir))
+        i++;
+    if (i == SPOOLS_MAX)
+        return;
+    if (apr_shm_create(&shm, sizeof(spool_total), NULL, p) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "llmgw: spool %s: no shared memory for "
+                     "its size; every write counts the directory instead", dir);
+        if (spools[i].dir)
+            spools[i].t = NULL;
+        return;
+    }
+    /* the name outlives this configuration's pool: a restart finds its slot again */
+    if (!spools[i].dir && !(spools[i].dir = strdup(dir)))
+        return;
+    spools[i].t = apr_shm_baseaddr_get(shm);
+    spools[i].t->bytes = measure(dir);
+    spools[i].t->counted = apr_time_now();
+}
 
 int llmgw_spool_prepare(apr_pool_t *p, server_rec *s, const char *dir)
 {
@@ -40,6 +90,7 @@ int llmgw_spool_prepare(apr_pool_t *p, server_rec *s, const char *dir)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     chmod(dir, 0750);
+    share_total(p, s, dir);
     return OK;
 }
 
@@ -75,42 +126,56 @@ static apr_int64_t measure(const char *dir)
     return total;
 }
 
-static int spool_full(const char *dir, apr_size_t len, apr_off_t max)
+/* Reserves len bytes of the spool; 0 when that would pass max. */
+static int reserve(const char *dir, apr_size_t len, apr_off_t max)
 {
-    apr_time_t now = apr_time_now();
-    if (now - __atomic_load_n(&spool_measured, __ATOMIC_RELAXED) > apr_time_from_sec(1)) {
-        __atomic_store_n(&spool_measured, now, __ATOMIC_RELAXED);
-        __atomic_store_n(&spool_bytes, measure(dir), __ATOMIC_RELAXED);
-    }
-    return __atomic_load_n(&spool_bytes, __ATOMIC_RELAXED) + (apr_int64_t)len > (apr_int64_t)max;
+    spool_total *t = total_of(dir);
+    if (!t)
+        return measure(dir) + (apr_int64_t)len <= (apr_int64_t)max;
+    apr_time_t now = apr_time_now(), last = __atomic_load_n(&t->counted, __ATOMIC_RELAXED);
+    if (now - last > RESYNC_EVERY &&
+        __atomic_compare_exchange_n(&t->counted, &last, now, 0, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        __atomic_store_n(&t->bytes, measure(dir), __ATOMIC_RELAXED);
+    if (__atomic_add_fetch(&t->bytes, (apr_int64_t)len, __ATOMIC_RELAXED) <= (apr_int64_t)max)
+        return 1;
+    __atomic_sub_fetch(&t->bytes, (apr_int64_t)len, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void release(const char *dir, apr_int64_t len)
+{
+    spool_total *t = total_of(dir);
+    if (t)
+        __atomic_sub_fetch(&t->bytes, len, __ATOMIC_RELAXED);
 }
 
 apr_status_t llmgw_spool_write(const char *dir, const char *data, apr_size_t len, apr_off_t max)
 {
     char tmp[PATH_MAX], fin[PATH_MAX];
-    if (spool_full(dir, len, max))
+    if (!reserve(dir, len, max))
         return APR_ENOSPC;
     unsigned long seq = __atomic_add_fetch(&spool_seq, 1, __ATOMIC_RELAXED);
     long long ms = (long long)apr_time_as_msec(apr_time_now());
     snprintf(fin, sizeof fin, "%s/%013lld-%ld-%lu" SUFFIX, dir, ms, (long)getpid(), seq);
     snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-%lu", dir, (long)getpid(), seq);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return errno;
-    if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-        int e = errno;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640), e = 0;
+    if (fd < 0) {
+        e = errno;
+    } else if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+        e = errno ? errno : EIO;
         close(fd);
         unlink(tmp);
-        return e ? e : EIO;
+    } else {
+        close(fd);
+        if (rename(tmp, fin) < 0) {
+            e = errno;
+            unlink(tmp);
+        }
     }
-    close(fd);
-    if (rename(tmp, fin) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return e;
-    }
-    __atomic_add_fetch(&spool_bytes, (apr_int64_t)len, __ATOMIC_RELAXED);
-    return APR_SUCCESS;
+    if (e)
+        release(dir, (apr_int64_t)len);
+    return e;
 }
 
 static int has_suffix(const char *s, const char *suf)
@@ -195,9 +260,10 @@ int llmgw_spool_claim(const char *dir, char *path, char *buf, apr_size_t cap, ap
     return 0;
 }
 
-void llmgw_spool_done(const char *path)
+void llmgw_spool_done(const char *dir, const char *path, apr_size_t len)
 {
-    unlink(path);
+    if (unlink(path) == 0)
+        release(dir, (apr_int64_t)len);
 }
 
 void llmgw_spool_giveback(const char *path)

@@ -130,7 +130,9 @@ def test_full_spool_is_bounded_and_logged(gateway, tmp_path):
         time.sleep(0.2)
     assert "is full" in g.httpd.error_log_text()
     size = sum(os.path.getsize(os.path.join(spool, f)) for f in os.listdir(spool))
-    assert size <= 1024 * 1024 + 256 * 1024, size    # cap plus at most one batch per child
+    # the children share one count of the spool's bytes: the cap holds for all of them
+    # together (plus a batch in flight while the directory is recounted)
+    assert size <= 1024 * 1024 + 256 * 1024, size
 
 
 def test_rollups_and_report_equal_the_audit_rows(stack):
