@@ -3,6 +3,7 @@
  * cost in pico-dollars with overflow guards. Part of libllmgw. */
 #include "llmgw_pricing.h"
 #include "llmgw_glob.h"
+#include "llmgw_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -292,10 +293,7 @@ size_t llmgw_cost_format(int64_t pico, char *buf, size_t cap)
         frac /= 10;
     }
     *--s = '.';
-    do {
-        *--s = (char)('0' + whole % 10);
-        whole /= 10;
-    } while (whole);
+    s = llmgw_dec_back(s, (int64_t)whole);     /* whole < 2^64 / 10^12: fits */
     if (neg)
         *--s = '-';
     size_t n = (size_t)(e - s);

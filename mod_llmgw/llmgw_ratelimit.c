@@ -9,6 +9,7 @@
 #include "llmgw_glob.h"
 #include "llmgw_keyfile.h"
 #include "llmgw_pricing.h"
+#include "llmgw_text.h"
 
 static void seterr(char *err, size_t cap, const char *msg)
 {
@@ -16,35 +17,10 @@ static void seterr(char *err, size_t cap, const char *msg)
         snprintf(err, cap, "%s", msg);
 }
 
-/* Decimal text of v written backwards so that it ends at end; returns its first
- * byte. Needs 20 bytes before end (INT64_MIN is "-9223372036854775808"). The
- * per-request texts are built from it instead of snprintf, whose format machinery
- * costs far more than the few digits written. */
-static char *dec_back(char *end, int64_t v)
-{
-    static const char pairs[201] = "0001020304050607080910111213141516171819"
-        "2021222324252627282930313233343536373839404142434445464748495051525354555657585960"
-        "6162636465666768697071727374757677787980818283848586878889909192939495969798" "99";
-    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    for (; m >= 100; m /= 100) {        /* two digits per division */
-        end -= 2;
-        memcpy(end, pairs + 2 * (m % 100), 2);
-    }
-    if (m >= 10) {
-        end -= 2;
-        memcpy(end, pairs + 2 * m, 2);
-    } else {
-        *--end = (char)('0' + m);
-    }
-    if (v < 0)
-        *--end = '-';
-    return end;
-}
-
 /* Appends v's decimal text at p (room for 20 bytes); returns the end. */
 static char *put_dec(char *p, int64_t v)
 {
-    char tmp[24], *s = dec_back(tmp + sizeof tmp, v);
+    char tmp[24], *s = llmgw_dec_back(tmp + sizeof tmp, v);
     size_t n = (size_t)(tmp + sizeof tmp - s);
     memcpy(p, s, n);
     return p + n;
@@ -318,43 +294,12 @@ int llmgw_rl_applies(const llmgw_rl_rule *r, const char *route, const char *pref
     return 1;
 }
 
-static int64_t floordiv(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (era arithmetic: 400-year
- * cycles of 146097 days). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = floordiv(y, 400);
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = floordiv(z, 146097);
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
 /* Start (seconds) of month number mi counted from January 1970. */
 static int64_t month_start(int64_t mi)
 {
-    int64_t y = 1970 + floordiv(mi, 12);
-    int m = (int)(mi - floordiv(mi, 12) * 12) + 1;
-    return days_from_civil(y, m, 1) * 86400;
+    int64_t y = 1970 + llmgw_floordiv(mi, 12);
+    int m = (int)(mi - llmgw_floordiv(mi, 12) * 12) + 1;
+    return llmgw_days_from_civil(y, m, 1) * 86400;
 }
 
 void llmgw_rl_window_at(const llmgw_rl_rule *r, int64_t now, llmgw_rl_window *w)
@@ -362,14 +307,14 @@ void llmgw_rl_window_at(const llmgw_rl_rule *r, int64_t now, llmgw_rl_window *w)
     if (r->months) {
         int64_t y;
         int m, d;
-        civil_from_days(floordiv(now, 86400), &y, &m, &d);
+        llmgw_civil_from_days(llmgw_floordiv(now, 86400), &y, &m, &d);
         int64_t mi = (y - 1970) * 12 + (m - 1);
-        w->index = floordiv(mi, r->months);
+        w->index = llmgw_floordiv(mi, r->months);
         w->start = month_start(w->index * r->months);
         w->end = month_start((w->index + 1) * r->months);
         return;
     }
-    w->index = floordiv(now, r->seconds);
+    w->index = llmgw_floordiv(now, r->seconds);
     w->start = w->index * r->seconds;
     w->end = w->start + r->seconds;
 }
@@ -397,7 +342,7 @@ size_t llmgw_rl_key(const llmgw_rl_rule *r, const llmgw_rl_window *w, const char
         prl = write_key_prefix(r, buf, cap);
     else
         prl = 0;
-    const char *is = dec_back(idx + sizeof idx, w->index);
+    const char *is = llmgw_dec_back(idx + sizeof idx, w->index);
     size_t il = (size_t)(idx + sizeof idx - is);
     size_t n = prl + il + 1 + pl;
     if (!prl || n >= cap)
@@ -466,7 +411,7 @@ size_t llmgw_rl_reset_text(const llmgw_rl_window *w, int64_t now_ms, char *buf, 
 
 size_t llmgw_rl_int_text(int64_t v, char *buf, size_t cap)
 {
-    char t[24], *s = dec_back(t + sizeof t, v);
+    char t[24], *s = llmgw_dec_back(t + sizeof t, v);
     return emit(buf, cap, s, (size_t)(t + sizeof t - s));
 }
 
@@ -498,11 +443,11 @@ size_t llmgw_rl_people_text(llmgw_rl_kind k, int64_t v, char *buf, size_t cap)
  * wide, its sign included, as %04lld pads it. */
 size_t llmgw_rl_time_text(int64_t t, char *buf, size_t cap)
 {
-    int64_t y, days = floordiv(t, 86400), sod = t - days * 86400;
+    int64_t y, days = llmgw_floordiv(t, 86400), sod = t - days * 86400;
     int m, d;
-    civil_from_days(days, &y, &m, &d);
+    llmgw_civil_from_days(days, &y, &m, &d);
     char txt[48], yd[24], *p = txt;
-    const char *ys = dec_back(yd + sizeof yd, y);
+    const char *ys = llmgw_dec_back(yd + sizeof yd, y);
     size_t yl = (size_t)(yd + sizeof yd - ys);
     if (y < 0) {
         *p++ = '-';

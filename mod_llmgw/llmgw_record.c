@@ -3,10 +3,10 @@
 #include "llmgw_record.h"
 #include "llmgw_json.h"
 #include "llmgw_pricing.h"
+#include "llmgw_text.h"
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <time.h>
 
 #define STR_MAX 256   /* per string field: with 6x escaping, 12 fields and 32 roles fit a line */
 
@@ -20,39 +20,15 @@ static char *put_digits(char *p, int v, int n)
     return p + n;
 }
 
-/* Days since 1970-01-01 to a proleptic Gregorian date, by the era arithmetic of
- * 400-year cycles: gmtime_r takes glibc's time-zone lock, once per request here. */
-static void civil_date(int64_t days, int64_t *y, int *m, int *d)
-{
-    int64_t z = days + 719468;                  /* days since 0000-03-01 */
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;             /* [0, 146096] */
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;           /* March = 0 */
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
 void llmgw_format_ts(int64_t ts_ms, char *buf, size_t cap)
 {
-    int64_t secs = ts_ms / 1000;
-    int ms = (int)(ts_ms % 1000);
-    if (ms < 0) {
-        ms += 1000;
-        secs -= 1;
-    }
-    int64_t days = secs / 86400, sod = secs % 86400, year;
-    if (sod < 0) {
-        sod += 86400;
-        days -= 1;
-    }
-    int mon, mday;
-    civil_date(days, &year, &mon, &mday);
+    /* UTC by era arithmetic: gmtime_r takes glibc's time-zone lock, once per request */
+    int64_t secs = llmgw_floordiv(ts_ms, 1000), days = llmgw_floordiv(secs, 86400), year;
+    int ms = (int)(ts_ms - secs * 1000), sod = (int)(secs - days * 86400), mon, mday;
+    llmgw_civil_from_days(days, &year, &mon, &mday);
     if (year < 0 || year > 9999 || cap < 25) {
         snprintf(buf, cap, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)year, mon, mday,
-                 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), ms);
+                 sod / 3600, sod / 60 % 60, sod % 60, ms);
         return;
     }
     /* one record per request: fixed-width digits by hand, not vsnprintf */
@@ -63,11 +39,11 @@ void llmgw_format_ts(int64_t ts_ms, char *buf, size_t cap)
     *p++ = '-';
     p = put_digits(p, mday, 2);
     *p++ = 'T';
-    p = put_digits(p, (int)(sod / 3600), 2);
+    p = put_digits(p, sod / 3600, 2);
     *p++ = ':';
-    p = put_digits(p, (int)(sod / 60 % 60), 2);
+    p = put_digits(p, sod / 60 % 60, 2);
     *p++ = ':';
-    p = put_digits(p, (int)(sod % 60), 2);
+    p = put_digits(p, sod % 60, 2);
     *p++ = '.';
     p = put_digits(p, ms, 3);
     *p++ = 'Z';
@@ -82,22 +58,9 @@ static void put_name(llmgw_sbuf *b, const char *name)
     llmgw_sbuf_put(b, "\":", 2);
 }
 
-/* Decimal digits of u, written backwards ending at end; returns the first digit. */
-static char *u64_digits(uint64_t u, char *end)
-{
-    do {
-        *--end = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    return end;
-}
-
 static void put_int(llmgw_sbuf *b, int64_t v)
 {
-    char d[24], *e = d + sizeof d;
-    char *p = u64_digits(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, e);
-    if (v < 0)
-        *--p = '-';
+    char d[24], *e = d + sizeof d, *p = llmgw_dec_back(e, v);
     llmgw_sbuf_put(b, p, (size_t)(e - p));
 }
 

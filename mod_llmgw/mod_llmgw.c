@@ -89,6 +89,7 @@ static int llmgw_log_transaction(request_rec *r)
     if (!q || q->audited || r->main)
         return DECLINED;
     q->audited = 1;
+    llmgw_req_price(q);
     llmgw_audit_record(q);
     llmgw_limits_account(q);                    /* rate limits and budgets (issue 6) */
     llmgw_metrics_log_transaction(q);

@@ -128,6 +128,9 @@ typedef struct llmgw_req {
     llmgw_text completion;          /* LLMGWAuditBodies on: the answer's text */
     int error_sent;
     int audited;
+    /* cost (llmgw_req_price, at log_transaction): one figure for every reader */
+    enum { LLMGW_COST_NONE, LLMGW_COST_KNOWN, LLMGW_COST_OVERFLOW } priced;
+    int64_t cost_pico;
     /* rate limits and budgets (issue 6; mod_llmgw_limits.c): the rules this request
      * was checked against, charged with its usage in log_transaction */
     struct llmgw_limits_req *limits;
@@ -236,11 +239,11 @@ void llmgw_metrics_rate_limited(const char *rule);
 void llmgw_metrics_blocked(const char *rule);
 void llmgw_metrics_audit_sent(const char *batch, apr_size_t len);
 void llmgw_metrics_audit_spooled(const char *batch, apr_size_t len, int sign);
-/* mod_llmgw_audit.c: the request's model (NULL when unknown) and cost, one figure for
- * the audit record, the metrics and the access log. 1 with *pico set, 0 when no
- * LLMGWPrice applies (warned once per model). */
+/* mod_llmgw_audit.c: the request's model (NULL when unknown), and its cost under
+ * LLMGWPrice set in q->priced / q->cost_pico once usage is final (no price applies:
+ * warned once per model). */
 const char *llmgw_req_model(const llmgw_req *q);
-int llmgw_req_cost(const llmgw_req *q, int64_t *pico);
+void llmgw_req_price(llmgw_req *q);
 
 /* helpers */
 llmgw_req *llmgw_req_get(const request_rec *r);

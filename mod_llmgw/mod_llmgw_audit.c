@@ -45,30 +45,33 @@ const char *llmgw_req_model(const llmgw_req *q)
     return q->info.model[0] ? q->info.model : (q->usage.model[0] ? q->usage.model : NULL);
 }
 
-/* Shared with the metrics and the access-log environment, so all show one figure. */
-int llmgw_req_cost(const llmgw_req *q, int64_t *pico)
+/* Once per request, when usage is final: the record, the metrics, the access-log
+ * environment and the dollar budgets all read this one figure. */
+void llmgw_req_price(llmgw_req *q)
 {
     const llmgw_price_table *t = &llmgw_registry_get()->prices;
     const char *model = llmgw_req_model(q);
-    *pico = 0;
+    q->cost_pico = 0;
+    q->priced = LLMGW_COST_NONE;
     if (!model)
         model = "";
     if (q->prov->type == LLMGW_PT_HTTP)
-        return 0;
+        return;
     const llmgw_price *pr = llmgw_price_lookup(t, q->prov->name, model);
-    if (pr)
-        return llmgw_price_cost(pr, &q->usage, pico) == 0;
+    if (pr) {
+        q->priced = llmgw_price_cost(pr, &q->usage, &q->cost_pico) == 0 ? LLMGW_COST_KNOWN
+                                                                          : LLMGW_COST_OVERFLOW;
+        return;
+    }
     if (llmgw_usage_total(&q->usage) > 0 && first_miss(model))
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, q->r, "llmgw: no LLMGWPrice for provider "
                       "%s model '%s': cost_usd is null", q->prov->name, model);
-    return 0;
 }
 
 static void fill_cost(llmgw_record *rec, const llmgw_req *q)
 {
-    int64_t pico;
-    rec->has_cost = llmgw_req_cost(q, &pico);
-    rec->cost_pico = rec->has_cost ? pico : 0;
+    rec->has_cost = q->priced == LLMGW_COST_KNOWN;
+    rec->cost_pico = rec->has_cost ? q->cost_pico : 0;
 }
 
 static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_conf *sc)

@@ -443,17 +443,13 @@ int llmgw_limits_check(llmgw_req *q)
 
 /* --- charging usage --------------------------------------------------------------- */
 
-/* Pico-dollars of the request under LLMGWPrice; 0 when no price matches (llmgw-audit
- * already warns once per model that its cost is unknown). */
+/* Pico-dollars of the request under LLMGWPrice (llmgw_req_price); 0 when no price
+ * matches (the audit code warns once per model), all of the budget when the price
+ * overflows. */
 static int64_t request_cost(const llmgw_req *q)
 {
-    const char *model = q->info.model[0] ? q->info.model : q->usage.model;
-    const llmgw_price *pr = llmgw_price_lookup(&llmgw_registry_get()->prices, q->prov->name,
-                                               model);
-    int64_t pico = 0;
-    if (!pr || llmgw_price_cost(pr, &q->usage, &pico) < 0)
-        return pr ? INT64_MAX : 0;
-    return pico;
+    return q->priced == LLMGW_COST_KNOWN ? q->cost_pico
+         : q->priced == LLMGW_COST_OVERFLOW ? INT64_MAX : 0;
 }
 
 void llmgw_limits_account(llmgw_req *q)

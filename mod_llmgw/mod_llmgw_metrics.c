@@ -14,6 +14,7 @@
 
 #include "llmgw_metrics.h"
 #include "llmgw_mstore.h"
+#include "llmgw_text.h"
 
 #include <stdlib.h>
 
@@ -197,12 +198,7 @@ static const char *log_safe(apr_pool_t *p, const char *s)
 /* A token count for the log notes: digits by hand, not a vsnprintf per request. */
 static const char *pool_count(apr_pool_t *p, apr_int64_t v)
 {
-    char d[24], *e = d + sizeof d, *s = e;
-    apr_uint64_t u = v < 0 ? 0 : (apr_uint64_t)v;
-    do {
-        *--s = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    char d[24], *e = d + sizeof d, *s = llmgw_dec_back(e, v < 0 ? 0 : v);
     return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
 }
 
@@ -239,8 +235,8 @@ void llmgw_metrics_log_transaction(llmgw_req *q)
     request_rec *r = q->r;
     apr_time_t now = apr_time_now();
     const char *model = llmgw_req_model(q);
-    int64_t pico = 0;
-    int has_cost = llmgw_req_cost(q, &pico);
+    int has_cost = q->priced == LLMGW_COST_KNOWN;
+    int64_t pico = has_cost ? q->cost_pico : 0;
     publish_env(q, model, has_cost, pico);
     /* a rate-limit refusal names its rule in blocked_rule too (for the audit record);
      * the limiter counts those itself (llmgw_rate_limited_total) */

@@ -1,0 +1,21 @@
+/* llmgw_text.h — decimal and calendar arithmetic for the texts written on every
+ * request (audit record timestamps, costs, token counts, rate-limit keys and headers):
+ * digits by hand and UTC dates by 400-year era arithmetic, with no vsnprintf and no
+ * gmtime_r (which takes glibc's time-zone lock). Part of libllmgw. */
+#ifndef LLMGW_TEXT_H
+#define LLMGW_TEXT_H
+
+#include <stdint.h>
+
+/* Writes v's decimal digits (a '-' first when negative; INT64_MIN too) backwards so
+ * they end just before end (room for 20 bytes); returns the first character. */
+char *llmgw_dec_back(char *end, int64_t v);
+
+/* a / b rounded towards minus infinity (b != 0). */
+int64_t llmgw_floordiv(int64_t a, int64_t b);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
+int64_t llmgw_days_from_civil(int64_t y, int m, int d);
+void llmgw_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+
+#endif
