@@ -57,17 +57,41 @@ static void model_from_path(llmgw_ptype t, const char *path, llmgw_reqinfo *info
         copy_str(info->model, sizeof info->model, p, n);
 }
 
-void llmgw_request_info(llmgw_ptype t, const json_t *root, const char *path,
-                        const char *query, llmgw_reqinfo *info)
+/* What the path tells (Gemini and Azure name the model there); 1 when that is all. */
+static int info_from_path(llmgw_ptype t, const char *path, llmgw_reqinfo *info)
 {
     memset(info, 0, sizeof *info);
     if (t == LLMGW_PT_GEMINI || t == LLMGW_PT_AZURE)
         model_from_path(t, path, info);
     if (t == LLMGW_PT_GEMINI) {
         info->stream = strstr(path, ":streamGenerateContent") != NULL;
-        return;
+        return 1;
     }
-    if (!root)
+    return 0;
+}
+
+int llmgw_request_info_text(llmgw_ptype t, const char *body, const llmgw_json_span *sp,
+                            const char *path, llmgw_reqinfo *info)
+{
+    const llmgw_json_span *m = &sp[LLMGW_RM_MODEL], *st = &sp[LLMGW_RM_STREAM];
+    const char *mv = body + m->off;
+    if (sp[LLMGW_RM_STREAM_OPTIONS].len)
+        return -1;                  /* include_usage is inside it */
+    if (m->len >= 2 && mv[0] == '"' && memchr(mv, '\\', m->len))
+        return -1;                  /* escapes: jansson decodes them */
+    if (info_from_path(t, path, info))
+        return 0;
+    /* a validated string token without escapes: its bytes are its value */
+    if (m->len >= 2 && mv[0] == '"' && !info->model[0])
+        copy_str(info->model, sizeof info->model, mv + 1, m->len - 2);
+    info->stream = st->len == 4 && !memcmp(body + st->off, "true", 4);
+    return 0;
+}
+
+void llmgw_request_info(llmgw_ptype t, const json_t *root, const char *path,
+                        const char *query, llmgw_reqinfo *info)
+{
+    if (info_from_path(t, path, info) || !root)
         return;
     const json_t *m = json_object_get(root, "model");
     if (json_is_string(m) && !info->model[0])

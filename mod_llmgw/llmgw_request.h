@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "llmgw_json_scan.h"
 #include "llmgw_keyfile.h"
 #include "llmgw_provider.h"
 
@@ -29,6 +30,17 @@ json_t *llmgw_request_parse(const char *body, size_t len, char *err, size_t errc
  * ("/chat/completions", "/v1beta/models/gemini-pro:streamGenerateContent", ...). */
 void llmgw_request_info(llmgw_ptype t, const json_t *root, const char *path,
                         const char *query, llmgw_reqinfo *info);
+
+/* The root members llmgw_request_info reads, in this order, for llmgw_json_scan. */
+#define LLMGW_REQUEST_MEMBERS {"model", "stream", "stream_options"}
+enum { LLMGW_RM_MODEL, LLMGW_RM_STREAM, LLMGW_RM_STREAM_OPTIONS, LLMGW_RM_N };
+
+/* llmgw_request_info from the text of a body that llmgw_json_scan judged VALID, given
+ * the spans it found for LLMGW_REQUEST_MEMBERS: no tree needed for the usual body.
+ * 0 when info is filled; -1 when only a tree can tell (an escaped model name, or a
+ * stream_options to look into): the caller then asks llmgw_request_info. */
+int llmgw_request_info_text(llmgw_ptype t, const char *body, const llmgw_json_span *sp,
+                            const char *path, llmgw_reqinfo *info);
 
 /* For an OpenAI-wire streaming chat request whose client did not ask for usage, returns
  * a body that does (allocated from a), else NULL. */

@@ -108,8 +108,9 @@ typedef struct llmgw_req {
     /* request */
     llmgw_reqinfo info;
     char endpoint[64];
-    json_t *body_json;              /* read it through llmgw_body_tree() for the whole body */
-    int body_shallow;               /* body_json holds only model/stream/stream_options */
+    json_t *body_json;              /* read through llmgw_body_root() / llmgw_body_tree() */
+    int body_shallow;               /* body_json, if made yet, holds only body_spans' members */
+    llmgw_json_span body_spans[LLMGW_RM_N];   /* where the scan found them in body */
     const char *body;
     apr_size_t body_len;
     int hide_usage_chunk;           /* we asked for OpenAI's usage chunk, the client did not */
@@ -162,6 +163,11 @@ int llmgw_identify(llmgw_req *q);
 int llmgw_read_body(llmgw_req *q, apr_off_t limit);
 void llmgw_body_replay(llmgw_req *q);   /* after policy may have rewritten q->body */
 json_t *llmgw_body_tree(llmgw_req *q);  /* the whole body's tree; NULL: none, or no memory */
+/* A tree with at least model, stream and stream_options (NULL: no JSON body, or no
+ * memory): what the checks that read only those need. */
+json_t *llmgw_body_root(llmgw_req *q);
+/* Policy rewrote the body: body becomes the text sent on. */
+void llmgw_body_replace(llmgw_req *q, const char *body, apr_size_t len);
 void llmgw_body_register(void);
 
 /* policy (issue 5): mod_llmgw_policy.c — directives, merge, the per-request checks;

@@ -16,6 +16,9 @@
 #define REPLAY_FILTER_RES "LLMGW_REPLAY_RES"
 #define READ_CHUNK (64 * 1024)
 
+/* added by handle: no registry lookup per request */
+static ap_filter_rec_t *replay_rec, *replay_res_rec;
+
 typedef struct {
     llmgw_req *q;
     apr_size_t off;
@@ -55,22 +58,21 @@ static void install_replay(llmgw_req *q)
     if (http_in) {
         /* HTTP_IN has delivered EOS; the replay now is the request's body source */
         ap_remove_input_filter(http_in);
-        ap_add_input_filter(REPLAY_FILTER, ctx, r, r->connection);
+        ap_add_input_filter_handle(replay_rec, ctx, r, r->connection);
     } else {
-        ap_add_input_filter(REPLAY_FILTER_RES, ctx, r, r->connection);
+        ap_add_input_filter_handle(replay_res_rec, ctx, r, r->connection);
     }
     apr_table_setn(r->headers_in, "Content-Length", apr_off_t_toa(r->pool, (apr_off_t)q->body_len));
     apr_table_unset(r->headers_in, "Transfer-Encoding");
     apr_table_unset(r->headers_in, "Expect");
 }
 
-/* Reads the whole body into one pool buffer; 413 past the limit. */
-static int slurp(llmgw_req *q, apr_off_t limit)
+/* Reads the whole body into one pool buffer; 413 past the limit. expect: the request's
+ * Content-Length (0 when it has none, -1 when it is not a length). */
+static int slurp(llmgw_req *q, apr_off_t expect, apr_off_t limit)
 {
     request_rec *r = q->r;
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    apr_off_t expect = 0;
-    if (cl && (!ap_parse_strict_length(&expect, cl) || expect > limit))
+    if (expect < 0 || expect > limit)
         return llmgw_refuse(q, expect > limit ? HTTP_REQUEST_ENTITY_TOO_LARGE : HTTP_BAD_REQUEST,
                             expect > limit ? apr_psprintf(r->pool, "request body larger than "
                                                           "%" APR_OFF_T_FMT " bytes", limit)
@@ -146,7 +148,7 @@ static void ask_for_stream_usage(llmgw_req *q)
     llmgw_alloc a = {pool_alloc, q->r->pool};
     size_t n;
     /* an existing stream_options is edited in the tree and the whole body re-written */
-    json_t *root = q->info.has_stream_options ? llmgw_body_tree(q) : q->body_json;
+    json_t *root = q->info.has_stream_options ? llmgw_body_tree(q) : llmgw_body_root(q);
     if (!root)
         return;
     char *nb = llmgw_request_add_include_usage(q->body, q->body_len, root, &a, &n);
@@ -172,15 +174,15 @@ static int json_media_type(const char *ct)
 }
 
 /* The root members the gateway itself reads. A route whose policy looks no deeper gets
- * a root of just these: a full jansson tree of a 1 KB chat body costs about three times
- * the whole of mod_proxy_http's work on the request, and most routes never read it. */
-static const char *const READ_MEMBERS[] = {"model", "stream", "stream_options"};
-#define NREAD (sizeof READ_MEMBERS / sizeof READ_MEMBERS[0])
+ * a root of just these, and only when something asks for a tree: a full jansson tree of
+ * a 1 KB chat body costs about three times the whole of mod_proxy_http's work on the
+ * request, and most routes never read it. */
+static const char *const READ_MEMBERS[] = LLMGW_REQUEST_MEMBERS;
 
 static json_t *shallow_root(const char *body, const llmgw_json_span *sp)
 {
     json_t *root = json_object();
-    for (size_t i = 0; root && i < NREAD; i++) {
+    for (size_t i = 0; root && i < LLMGW_RM_N; i++) {
         if (!sp[i].len)
             continue;
         json_t *v = llmgw_json_build(body + sp[i].off, sp[i].len, 0);
@@ -192,49 +194,96 @@ static json_t *shallow_root(const char *body, const llmgw_json_span *sp)
     return root;
 }
 
-/* The body's root. The validating scan judges it exactly as jansson would with
+static void keep_tree(llmgw_req *q, json_t *root)
+{
+    apr_pool_cleanup_register(q->r->pool, root, free_json, apr_pool_cleanup_null);
+    q->body_json = root;
+}
+
+/* Judges the body. The validating scan judges it exactly as jansson would with
  * JSON_REJECT_DUPLICATES (llmgw_json_scan.h); a body it passes as plainly valid (an
- * object, no NUL, no repeated name, nothing undecided) gets the shallow root, which
- * llmgw_body_tree() completes on demand. Every other body goes to llmgw_request_parse,
- * which judges it and words the 400. */
-static json_t *parse_body(llmgw_req *q, char *err, size_t errcap)
+ * object, no NUL, no repeated name, nothing undecided) keeps just the spans of
+ * READ_MEMBERS, from which llmgw_body_root() and llmgw_body_tree() build on demand.
+ * Every other body goes to llmgw_request_parse, which judges it and words the 400. */
+static int parse_body(llmgw_req *q, char *err, size_t errcap)
 {
     const char *body = q->body;
     apr_size_t len = q->body_len, i = 0;
-    llmgw_json_span sp[NREAD];
     while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
         i++;
     if (i < len && body[i] == '{' &&
         llmgw_json_scan_flags(body, len, LLMGW_MAX_JSON_DEPTH, LLMGW_JSON_UNIQUE_KEYS,
-                              READ_MEMBERS, NREAD, sp) == LLMGW_JSON_VALID) {
-        json_t *root = shallow_root(body, sp);
-        if (root) {
-            q->body_shallow = 1;
-            return root;
-        }
+                              READ_MEMBERS, LLMGW_RM_N, q->body_spans) == LLMGW_JSON_VALID) {
+        q->body_shallow = 1;
+        return 1;
     }
     q->body_shallow = 0;
-    return llmgw_request_parse(body, len, err, errcap);
+    json_t *root = llmgw_request_parse(body, len, err, errcap);
+    if (root)
+        keep_tree(q, root);
+    return root != NULL;
+}
+
+json_t *llmgw_body_root(llmgw_req *q)
+{
+    if (!q->body_json && q->body_shallow) {
+        json_t *root = shallow_root(q->body, q->body_spans);
+        if (root)
+            keep_tree(q, root);
+    }
+    return q->body_json;
 }
 
 json_t *llmgw_body_tree(llmgw_req *q)
 {
-    if (q->body_json && q->body_shallow) {
+    if (q->body_shallow) {
         /* the scan already judged this text: building cannot meet a repeat or an error */
         json_t *full = llmgw_json_build(q->body, q->body_len, 0);
         if (!full)
             return NULL;
-        apr_pool_cleanup_register(q->r->pool, full, free_json, apr_pool_cleanup_null);
-        q->body_json = full;
+        keep_tree(q, full);
         q->body_shallow = 0;
     }
     return q->body_json;
 }
 
+void llmgw_body_replace(llmgw_req *q, const char *body, apr_size_t len)
+{
+    /* the spans point into the old text: what they found becomes a root first, and a
+     * whole tree asked for later is built from the new text */
+    llmgw_body_root(q);
+    q->body = body;
+    q->body_len = len;
+    q->body_shallow = q->body_json != NULL;
+}
+
+static void body_info(llmgw_req *q)
+{
+    request_rec *r = q->r;
+    if (q->body_shallow &&
+        llmgw_request_info_text(q->prov->type, q->body, q->body_spans, q->path, &q->info) == 0)
+        return;
+    llmgw_request_info(q->prov->type, llmgw_body_root(q), q->path, r->args, &q->info);
+}
+
+/* ap_request_has_body's test, with the Content-Length it read handed back for slurp
+ * (0: none, -1: not a length) rather than looked up and parsed a second time. */
+static int has_body(request_rec *r, apr_off_t *length)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    *length = 0;
+    if (cl && !ap_parse_strict_length(length, cl))
+        *length = -1;
+    if (r->header_only)
+        return 0;
+    return r->kept_body || apr_table_get(r->headers_in, "Transfer-Encoding") || *length != 0;
+}
+
 int llmgw_read_body(llmgw_req *q, apr_off_t limit)
 {
     request_rec *r = q->r;
-    if (!ap_request_has_body(r)) {
+    apr_off_t length;
+    if (!has_body(r, &length)) {
         llmgw_request_info(q->prov->type, NULL, q->path, r->args, &q->info);
         return OK;
     }
@@ -242,17 +291,15 @@ int llmgw_read_body(llmgw_req *q, apr_off_t limit)
                                                                           "Content-Type")))
         return llmgw_refuse(q, HTTP_UNSUPPORTED_MEDIA_TYPE,
                             "request body must be JSON (Content-Type: application/json)");
-    int rc = slurp(q, limit);
+    int rc = slurp(q, length, limit);
     if (rc != OK)
         return rc;
     if (q->prov->type != LLMGW_PT_HTTP && q->body_len) {
         char err[256];
-        q->body_json = parse_body(q, err, sizeof err);
-        if (!q->body_json)
+        if (!parse_body(q, err, sizeof err))
             return llmgw_refuse(q, HTTP_BAD_REQUEST, apr_pstrdup(r->pool, err));
-        apr_pool_cleanup_register(r->pool, q->body_json, free_json, apr_pool_cleanup_null);
     }
-    llmgw_request_info(q->prov->type, q->body_json, q->path, r->args, &q->info);
+    body_info(q);
     return OK;
 }
 
@@ -268,6 +315,7 @@ void llmgw_body_replay(llmgw_req *q)
 
 void llmgw_body_register(void)
 {
-    ap_register_input_filter(REPLAY_FILTER, replay_filter, NULL, AP_FTYPE_PROTOCOL);
-    ap_register_input_filter(REPLAY_FILTER_RES, replay_filter, NULL, AP_FTYPE_RESOURCE);
+    replay_rec = ap_register_input_filter(REPLAY_FILTER, replay_filter, NULL, AP_FTYPE_PROTOCOL);
+    replay_res_rec = ap_register_input_filter(REPLAY_FILTER_RES, replay_filter, NULL,
+                                              AP_FTYPE_RESOURCE);
 }

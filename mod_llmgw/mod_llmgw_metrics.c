@@ -206,23 +206,26 @@ static void publish_env(llmgw_req *q, const char *model, int has_cost, apr_int64
 {
     request_rec *r = q->r;
     apr_table_t *env = r->subprocess_env;
-    /* identity published them as they are for other modules; the log gets them safe */
+    /* identity published these as they are for other modules; the log gets them safe */
     if (q->user)
         apr_table_setn(env, "LLMGW_USER", log_safe(r->pool, q->user));
     if (q->team)
         apr_table_setn(env, "LLMGW_TEAM", log_safe(r->pool, q->team));
-    apr_table_setn(env, "LLMGW_PROVIDER", log_safe(r->pool, q->prov->name));
+    /* The rest are set here only, once per request (q->audited): added, not searched
+     * for first. A search is not cheap here: every LLMGW_ name has the same table
+     * checksum, so each setn would compare the name with all the others. */
+    apr_table_addn(env, "LLMGW_PROVIDER", log_safe(r->pool, q->prov->name));
     if (model)
-        apr_table_setn(env, "LLMGW_MODEL", log_safe(r->pool, model));
-    apr_table_setn(env, "LLMGW_PROMPT_TOKENS", pool_count(r->pool, q->usage.prompt));
-    apr_table_setn(env, "LLMGW_COMPLETION_TOKENS", pool_count(r->pool, q->usage.completion));
+        apr_table_addn(env, "LLMGW_MODEL", log_safe(r->pool, model));
+    apr_table_addn(env, "LLMGW_PROMPT_TOKENS", pool_count(r->pool, q->usage.prompt));
+    apr_table_addn(env, "LLMGW_COMPLETION_TOKENS", pool_count(r->pool, q->usage.completion));
     if (has_cost) {
         char *cost = apr_palloc(r->pool, 32);
         if (llmgw_cost_format(pico, cost, 32))
-            apr_table_setn(env, "LLMGW_COST", cost);
+            apr_table_addn(env, "LLMGW_COST", cost);
     }
     if (q->blocked_rule)
-        apr_table_setn(env, "LLMGW_BLOCKED_RULE", log_safe(r->pool, q->blocked_rule));
+        apr_table_addn(env, "LLMGW_BLOCKED_RULE", log_safe(r->pool, q->blocked_rule));
 }
 
 static apr_uint64_t non_negative(apr_int64_t v)

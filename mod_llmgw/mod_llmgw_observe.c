@@ -12,6 +12,8 @@
 #define OBSERVE_FILTER "LLMGW_OBSERVE"
 #define MAX_CUTS 4
 
+static ap_filter_rec_t *observe_rec;   /* added by handle: no registry lookup per request */
+
 typedef struct {
     llmgw_req *q;
     int started;
@@ -47,6 +49,17 @@ static int is_type(const char *ct, const char *want)
     return ct && !ap_cstr_casecmpn(ct, want, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* The provider's Content-Length when it gave one (most answers are a few hundred
+ * bytes: no 16 KB block per request), else a size that grows by doubling. */
+static apr_size_t capture_size(request_rec *r)
+{
+    const char *cl = apr_table_get(r->headers_out, "Content-Length");
+    apr_off_t n;
+    if (cl && ap_parse_strict_length(&n, cl) && n < LLMGW_RESPONSE_CAPTURE)
+        return (apr_size_t)n + 1;
+    return 16384;
+}
+
 static void start(observe_ctx *ctx, request_rec *r)
 {
     llmgw_req *q = ctx->q;
@@ -71,7 +84,7 @@ static void start(observe_ctx *ctx, request_rec *r)
         if (ctx->hold)
             ctx->held = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     } else if (is_type(r->content_type, "application/json") && r->status < 300) {
-        q->capture_cap = 16384;
+        q->capture_cap = capture_size(r);
         q->capture = apr_palloc(r->pool, q->capture_cap);
     }
 }
@@ -197,10 +210,11 @@ void llmgw_observe_start(llmgw_req *q)
     observe_ctx *ctx = apr_pcalloc(q->r->pool, sizeof *ctx);
     ctx->q = q;
     q->observing = 1;
-    ap_add_output_filter(OBSERVE_FILTER, ctx, q->r, q->r->connection);
+    ap_add_output_filter_handle(observe_rec, ctx, q->r, q->r->connection);
 }
 
 void llmgw_observe_register(void)
 {
-    ap_register_output_filter(OBSERVE_FILTER, observe_filter, NULL, AP_FTYPE_CONTENT_SET - 1);
+    observe_rec = ap_register_output_filter(OBSERVE_FILTER, observe_filter, NULL,
+                                            AP_FTYPE_CONTENT_SET - 1);
 }

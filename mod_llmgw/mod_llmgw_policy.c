@@ -245,7 +245,7 @@ static int deny(llmgw_req *q, const char *what, const char *name)
 static const char *model_of(llmgw_req *q, const char *item, int *bad)
 {
     llmgw_ptype t = q->prov->type;
-    const json_t *m = json_object_get(q->body_json, "model");
+    const json_t *m = json_object_get(llmgw_body_root(q), "model");
     *bad = 0;
     if (t != LLMGW_PT_GEMINI && t != LLMGW_PT_AZURE && m) {
         /* the whole string, as the provider will read it: no truncation, no NUL tricks */
@@ -293,7 +293,7 @@ static int check_model(llmgw_req *q, const struct llmgw_policy_conf *pc,
         return llmgw_allowed(&models, id, model) ? OK : deny(q, "model", model);
     /* a body that names no model (batches, assistants runs, ...) could reach any model:
      * on a route that lists its models, that is not allowed */
-    if (q->body_json)
+    if (llmgw_body_root(q))
         return llmgw_refuse(q, HTTP_FORBIDDEN, "this route only serves its listed models, "
                                                "and the request names none");
     return OK;
@@ -360,10 +360,7 @@ static int check_content(llmgw_req *q, const struct llmgw_policy_conf *pc,
     }
     if (out != q->body) {
         q->redactions += s.redactions;
-        q->body = out;
-        q->body_len = out_len;
-        /* a tree read before holds the old texts: the next reader rebuilds it */
-        q->body_shallow = 1;
+        llmgw_body_replace(q, out, out_len);
     }
     return OK;
 }
@@ -392,7 +389,7 @@ int llmgw_policy_request(llmgw_req *q)
         return check_plugin(q, pc, &id);
     if ((rc = check_model(q, pc, &id)) != OK)
         return rc;
-    if (!q->body_json)
+    if (!llmgw_body_root(q))
         return OK;
     llmgw_alloc *a = apr_palloc(q->r->pool, sizeof *a);
     a->fn = pool_alloc;

@@ -34,8 +34,14 @@ void llmgw_reply_child_init(apr_pool_t *p)
  * A client-supplied id is never used, since records are deduplicated by this id. */
 const char *llmgw_new_request_id(request_rec *r)
 {
+    static const char hex[] = "0123456789abcdef";
     apr_uint64_t n = __atomic_add_fetch(&id_counter, 1, __ATOMIC_RELAXED);
-    return apr_psprintf(r->pool, "%s%016" APR_UINT64_T_HEX_FMT, id_prefix, n);
+    char *id = apr_palloc(r->pool, 33);
+    memcpy(id, id_prefix, 16);
+    for (int i = 31; i >= 16; i--, n >>= 4)      /* every request: no vformatter */
+        id[i] = hex[n & 15];
+    id[32] = '\0';
+    return id;
 }
 
 int llmgw_refuse(llmgw_req *q, int status, const char *message)

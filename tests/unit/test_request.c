@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "llmgw_json_scan.h"
 #include "llmgw_request.h"
 
 /* ---- a malloc-based allocator that frees everything at teardown --------------------- */
@@ -390,6 +391,77 @@ static void test_info_azure(void **state)
 
 /* ---- llmgw_request_add_include_usage ---------------------------------------------------- */
 
+/* The text path (llmgw_request_info_text, on the scanner's spans) must say exactly what
+ * the tree path says, or step aside (-1) and leave it to the tree. */
+static void expect_same_info(llmgw_ptype t, const char *path, const char *body,
+                             int want_text)
+{
+    static const char *const names[] = LLMGW_REQUEST_MEMBERS;
+    llmgw_json_span sp[LLMGW_RM_N];
+    llmgw_reqinfo by_text, by_tree;
+    size_t len = strlen(body);
+    assert_int_equal(llmgw_json_scan_flags(body, len, 128, LLMGW_JSON_UNIQUE_KEYS, names,
+                                           LLMGW_RM_N, sp), LLMGW_JSON_VALID);
+    memset(&by_text, 0x5a, sizeof by_text);
+    int rc = llmgw_request_info_text(t, body, sp, path, &by_text);
+    assert_int_equal(rc, want_text ? 0 : -1);
+    char err[128];
+    json_t *root = llmgw_request_parse(body, len, err, sizeof err);
+    assert_non_null(root);
+    llmgw_request_info(t, root, path, NULL, &by_tree);
+    json_decref(root);
+    if (rc == 0)
+        assert_memory_equal(&by_text, &by_tree, sizeof by_tree);
+}
+
+static void test_info_from_text(void **state)
+{
+    fixture *f = *state;
+    static const char *const plain[] = {
+        "{\"model\":\"gpt-4o\",\"stream\":true}",
+        "{\"model\":\"gpt-4o\",\"stream\":false}",
+        "{ \"stream\" : true , \"model\" : \"gpt-4o-mini\" }",
+        "{\"model\":\"m\",\"stream\":\"true\"}",
+        "{\"model\":\"m\",\"stream\":1}",
+        "{\"model\":\"m\",\"stream\":null}",
+        "{\"model\":42,\"stream\":true}",
+        "{\"model\":null}",
+        "{\"model\":{\"name\":\"x\"},\"stream\":[true]}",
+        "{\"model\":\"\"}",
+        "{\"model\":\"caf\xc3\xa9-\xe6\xa8\xa1\xe5\x9e\x8b\"}",
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"\\\"model\\\": \\\"x\\\"\"}]}",
+        "{\"inner\":{\"model\":\"nested\",\"stream\":true}}",
+        "{}",
+    };
+    static const llmgw_ptype types[] = {LLMGW_PT_OPENAI, LLMGW_PT_ANTHROPIC, LLMGW_PT_AZURE,
+                                        LLMGW_PT_OPENAI_COMPAT, LLMGW_PT_GEMINI};
+    static const char *const paths[] = {"/chat/completions", "/v1/messages",
+                                        "/openai/deployments/dep-1/chat/completions",
+                                        "/v1/chat/completions",
+                                        "/v1beta/models/gemini-2.0-flash:streamGenerateContent"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+        for (size_t k = 0; k < sizeof types / sizeof *types; k++)
+            expect_same_info(types[k], paths[k], plain[i], 1);
+
+    /* a model name longer than the buffer is cut the same way */
+    char *body = text(f, 1200);
+    strcpy(body, "{\"model\":\"");
+    memset(body + 10, 'm', 1000);
+    strcpy(body + 1010, "\"}");
+    expect_same_info(LLMGW_PT_OPENAI, "/chat/completions", body, 1);
+
+    /* escapes in the model, or a stream_options to look into: the tree decides */
+    expect_same_info(LLMGW_PT_OPENAI, "/chat/completions",
+                     "{\"model\":\"gpt\\u002d4o\",\"stream\":true}", 0);
+    expect_same_info(LLMGW_PT_OPENAI, "/chat/completions",
+                     "{\"model\":\"a\\\"b\"}", 0);
+    expect_same_info(LLMGW_PT_OPENAI, "/chat/completions",
+                     "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+                     0);
+    expect_same_info(LLMGW_PT_OPENAI, "/chat/completions",
+                     "{\"model\":\"m\",\"stream_options\":null}", 0);
+}
+
 static const char ins[] = "\"stream_options\":{\"include_usage\":true},";
 
 static void expect_splice(fixture *f, const char *body)
@@ -624,6 +696,7 @@ int main(void)
         T(test_info_openai),
         T(test_info_gemini),
         T(test_info_azure),
+        T(test_info_from_text),
         T(test_include_usage_splice),
         T(test_include_usage_reserialise),
         T(test_include_usage_noop),
