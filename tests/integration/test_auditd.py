@@ -370,6 +370,23 @@ def test_body_over_limit_is_413(pg, fresh_auditd):
                      % big[5]["request_id"]) == "0"
 
 
+def test_batch_larger_than_one_statement(pg, fresh_auditd):
+    """Past 64 MB of parameters a batch goes in several statements of one transaction:
+    every record lands once, a duplicate in a later part counts as one, rollups agree."""
+    d = fresh_auditd("--max-body", str(100 * 1024 * 1024))
+    user = "big-" + uuid.uuid4().hex[:8]
+    text = "x" * (500 * 1024)
+    recs = [record(user=user, prompt=text, completion=text) for _ in range(70)]
+    r = fcgi.request(d.addr, "POST", "/v1/records", ndjson(recs + [recs[0]]), timeout=120)
+    assert r.json() == {"accepted": 70, "duplicates": 1, "rejected": []}
+    assert pg.scalar("SELECT count(*) FROM llmgw.audit_log WHERE user_id = '%s'" % user) == "70"
+    assert pg.scalar("SELECT count(*) FROM llmgw.audit_bodies b JOIN llmgw.audit_log a"
+                     " USING (request_id, ts) WHERE a.user_id = '%s'"
+                     " AND length(b.prompt) = %d" % (user, len(text))) == "70"
+    assert pg.scalar("SELECT sum(requests) FROM llmgw.usage_daily WHERE user_id = '%s'"
+                     % user) == "70"
+
+
 def test_kept_alive_connection_serves_many_requests(auditd):
     with fcgi.Connection(auditd.addr) as c:
         for _ in range(25):
