@@ -177,6 +177,10 @@ def test_migrations_applied_and_idempotent(pg):
     assert pg.query("SELECT count(*) FROM llmgw.schema_migrations") == [[str(len(versions))]]
     for rel in ("llmgw.audit_log", "llmgw.usage_daily", "llmgw.monthly_cost"):
         assert pg.scalar("SELECT to_regclass('%s') IS NOT NULL" % rel) == "t"
+    # 003: audit rows keep the key, the BRIN index on ts and (user_id, ts) only
+    indexes = pg.query("SELECT indexname FROM pg_indexes WHERE schemaname = 'llmgw'"
+                       " AND tablename = 'audit_log' ORDER BY 1")
+    assert [r[0] for r in indexes] == ["audit_log_pkey", "audit_log_ts_brin", "audit_log_user_ts"]
 
 
 def test_migrate_fails_cleanly_without_database(tmp_path):
