@@ -71,7 +71,7 @@ typedef enum {
 
 auditd_db *auditd_db_new(const char *conninfo, int id);
 void auditd_db_free(auditd_db *db);
-/* Stores a batch of COPY rows (see auditd_decode.h) in one transaction, together with
+/* Stores a batch of encoded rows (see auditd_encode.h) in one transaction, together with
  * the usage_daily rollup. months lists the partitions the rows need (year*12+month-1). */
 auditd_db_rc auditd_db_store(auditd_db *db, const char *rows, size_t len,
                              const int *months, int nmonths, long *inserted,

@@ -1,8 +1,10 @@
 /* auditd_db.c — PostgreSQL side of llmgw-auditd: one connection per worker thread with
- * reconnect and backoff, monthly partitions, batch ingest (COPY into a per-session
- * staging table, then one INSERT that also feeds usage_daily) and migrations. */
+ * reconnect and backoff, monthly partitions, batch ingest (one prepared statement whose
+ * binary array parameters hold the batch column by column, unnested into the audit rows
+ * and the usage_daily rollup) and migrations. */
 #include "auditd.h"
 #include "auditd_decode.h"
+#include "auditd_encode.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,44 +17,50 @@
 
 #define BACKOFF_MIN_MS  100
 #define BACKOFF_MAX_MS  2000
-#define COPY_CHUNK      (256 * 1024)
 #define MAX_ATTEMPTS    4
 #define MONTHS_CACHED   256
+/* Parameter bytes of one statement. The server takes no protocol message of 1 GB or
+ * more, and --max-body allows 2 GB: a batch past this is sent in several statements
+ * inside one explicit transaction. */
+#define PARAM_BYTES     (64 * 1024 * 1024)
+#define KEEP_COLUMNS    (4 * 1024 * 1024)   /* column bytes kept between batches */
 
 struct auditd_db {
     char *conninfo;
     int id;               /* worker number, for logs */
-    PGconn *conn;         /* NULL or a session with the staging table prepared */
+    PGconn *conn;         /* NULL or a session with the ingest statement prepared */
     int up;               /* last known state, so transitions are logged once */
     int64_t backoff_ms, next_try_ms;
+    auditd_columns cols;  /* the parameters, reused from batch to batch */
 };
 
 typedef enum { E_NONE, E_RETRY, E_PARTITION, E_GONE, E_DATA, E_OTHER } errkind;
 
-static const char STAGE_SQL[] =
-    "CREATE TEMP TABLE llmgw_stage ("
-    " ts timestamptz, request_id text, user_id text, email text, team text, roles text[],"
-    " provider text, model text, endpoint text, status int, stream boolean,"
-    " prompt_tokens bigint, completion_tokens bigint, cached_tokens bigint,"
-    " cache_write_tokens bigint, reasoning_tokens bigint, total_tokens bigint,"
-    " cost_usd numeric(20,12), latency_ms bigint, ttft_ms bigint, conversation_id text,"
-    " client_ip text, blocked_rule text, redactions int, node text,"
-    " prompt text, completion text"
-    ") ON COMMIT DELETE ROWS";
-
 /* Only rows really inserted reach usage_daily, so replays change no total. Groups are
- * sorted so concurrent batches lock usage_daily rows in one order. */
+ * sorted so concurrent batches lock usage_daily rows in one order. Parameter $n holds
+ * the n-th column of AUDITD_STAGE_COLUMNS, typed as auditd_field_oid says; roles and
+ * cost_usd come as text and are cast here. */
 static const char INGEST_SQL[] =
-    "WITH ins AS ("
+    "WITH src AS ("
+    " SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[],"
+    "  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[],"
+    "  $11::boolean[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[],"
+    "  $16::bigint[], $17::bigint[], $18::text[], $19::bigint[], $20::bigint[],"
+    "  $21::text[], $22::text[], $23::text[], $24::int[], $25::text[], $26::text[],"
+    "  $27::text[]) AS s (" AUDITD_STAGE_COLUMNS ")"
+    "), ins AS ("
     " INSERT INTO llmgw.audit_log (" AUDITD_COLUMNS ")"
-    " SELECT " AUDITD_COLUMNS " FROM pg_temp.llmgw_stage"
+    " SELECT ts, request_id, user_id, email, team, roles::text[], provider, model, endpoint,"
+    "  status, stream, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,"
+    "  reasoning_tokens, total_tokens, cost_usd::numeric(20,12), latency_ms, ttft_ms,"
+    "  conversation_id, client_ip, blocked_rule, redactions, node FROM src"
     " ON CONFLICT DO NOTHING"
     " RETURNING ts, request_id, user_id, team, provider, model, prompt_tokens,"
     "  completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd"
     "), bodies AS ("
     " INSERT INTO llmgw.audit_bodies (request_id, ts, prompt, completion)"
     " SELECT s.request_id, s.ts, s.prompt, s.completion"
-    " FROM pg_temp.llmgw_stage s JOIN ins USING (request_id, ts)"
+    " FROM src s JOIN ins USING (request_id, ts)"
     " WHERE s.prompt IS NOT NULL OR s.completion IS NOT NULL"
     " ON CONFLICT DO NOTHING"
     "), agg AS ("
@@ -169,6 +177,7 @@ void auditd_db_free(auditd_db *db)
 {
     if (!db) return;
     drop_conn(db);
+    auditd_columns_free(&db->cols);
     free(db->conninfo);
     free(db);
 }
@@ -183,11 +192,13 @@ static int exec_ok(PGconn *c, const char *sql, char *err, size_t cap)
     return ok ? 0 : -1;
 }
 
-/* A new session needs its staging table and the prepared ingest statement. */
+/* A new session needs the prepared ingest statement. Its plan does not depend on the
+ * parameters (the arrays are only unnested), so one generic plan serves every batch
+ * instead of a custom plan made for each of the first ones. */
 static int setup_session(PGconn *c, char *err, size_t cap)
 {
     if (exec_ok(c, "SET client_min_messages = warning", err, cap)
-        || exec_ok(c, STAGE_SQL, err, cap))
+        || exec_ok(c, "SET plan_cache_mode = force_generic_plan", err, cap))
         return -1;
     PGresult *res = PQprepare(c, "llmgw_ingest", INGEST_SQL, 0, NULL);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -301,45 +312,78 @@ static errkind ensure_months(auditd_db *db, const int *months, int n, char *err,
 
 /* ---- the batch -------------------------------------------------------------------- */
 
-static errkind copy_rows(auditd_db *db, const char *rows, size_t len, char *err, size_t cap)
+/* Runs the ingest statement over the rows in db->cols; adds the rows inserted. */
+static errkind ingest(auditd_db *db, long *inserted, char *err, size_t cap)
 {
-    PGconn *c = db->conn;
-    PGresult *res = PQexec(c, "COPY pg_temp.llmgw_stage (" AUDITD_STAGE_COLUMNS ") FROM STDIN");
-    if (PQresultStatus(res) != PGRES_COPY_IN) return failed(db, res, "COPY", err, cap);
-    PQclear(res);
-    for (size_t off = 0; off < len; off += COPY_CHUNK) {
-        size_t n = len - off < COPY_CHUNK ? len - off : COPY_CHUNK;
-        if (PQputCopyData(c, rows + off, (int)n) != 1) break;
+    const char *values[AUDITD_NFIELDS];
+    int lengths[AUDITD_NFIELDS], formats[AUDITD_NFIELDS];
+
+    for (int i = 0; i < AUDITD_NFIELDS; i++) {
+        values[i] = db->cols.col[i].p;
+        lengths[i] = (int)db->cols.col[i].len;   /* below PARAM_BYTES */
+        formats[i] = 1;
     }
-    PQputCopyEnd(c, NULL);
-    res = PQgetResult(c);
-    for (PGresult *more; (more = PQgetResult(c));) PQclear(more);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) return failed(db, res, "COPY", err, cap);
+    PGresult *res = PQexecPrepared(db->conn, "llmgw_ingest", AUDITD_NFIELDS, values, lengths,
+                                   formats, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return failed(db, res, "INSERT", err, cap);
+    *inserted += atol(PQgetvalue(res, 0, 0));
     PQclear(res);
     return E_NONE;
 }
 
+static errkind exec_step(auditd_db *db, const char *sql, char *err, size_t cap)
+{
+    PGresult *res = PQexec(db->conn, sql);
+    /* A COMMIT the server turned into ROLLBACK still reports COMMAND_OK. */
+    if (PQresultStatus(res) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(res), sql) != 0)
+        return failed(db, res, sql, err, cap);
+    PQclear(res);
+    return E_NONE;
+}
+
+/* A batch too big for one statement: its parts in one explicit transaction. */
+static errkind run_parts(auditd_db *db, const char *rows, size_t len, size_t done,
+                         long *inserted, char *err, size_t cap)
+{
+    errkind k = exec_step(db, "BEGIN", err, cap);
+    for (;;) {
+        if (k == E_NONE) k = ingest(db, inserted, err, cap);
+        if (k != E_NONE || done == len) break;
+        size_t n = auditd_columns_fill(&db->cols, rows + done, len - done, PARAM_BYTES);
+        if (!n) {   /* cannot happen: the server code made these rows */
+            PQclear(PQexec(db->conn, "ROLLBACK"));
+            snprintf(err, cap, "malformed rows");
+            return E_OTHER;
+        }
+        done += n;
+    }
+    return k == E_NONE ? exec_step(db, "COMMIT", err, cap) : k;
+}
+
+/* A rare huge batch should not pin its column buffers for good. */
+static void trim_columns(auditd_columns *c)
+{
+    size_t total = 0;
+    for (int i = 0; i < AUDITD_NFIELDS; i++) total += c->col[i].cap;
+    if (total > KEEP_COLUMNS) auditd_columns_free(c);
+}
+
+/* One statement is one transaction: the server commits it before it reports the
+ * statement done (ReadyForQuery), so a success here is a COMMIT, and a failed commit
+ * is an error result. Rows and rollup always commit together. */
 static errkind run_batch(auditd_db *db, const char *rows, size_t len, long *inserted,
                          char *err, size_t cap)
 {
-    PGresult *res = PQexec(db->conn, "BEGIN");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) return failed(db, res, "BEGIN", err, cap);
-    PQclear(res);
-
-    errkind k = copy_rows(db, rows, len, err, cap);
-    if (k != E_NONE) return k;
-
-    res = PQexecPrepared(db->conn, "llmgw_ingest", 0, NULL, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return failed(db, res, "INSERT", err, cap);
-    *inserted = atol(PQgetvalue(res, 0, 0));
-    PQclear(res);
-
-    /* A COMMIT the server turned into ROLLBACK still reports COMMAND_OK. */
-    res = PQexec(db->conn, "COMMIT");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(res), "COMMIT") != 0)
-        return failed(db, res, "COMMIT", err, cap);
-    PQclear(res);
-    return E_NONE;
+    *inserted = 0;
+    size_t n = auditd_columns_fill(&db->cols, rows, len, PARAM_BYTES);
+    if (!n) {
+        snprintf(err, cap, "malformed rows");
+        return E_OTHER;
+    }
+    errkind k = n == len ? ingest(db, inserted, err, cap)
+                         : run_parts(db, rows, len, n, inserted, err, cap);
+    trim_columns(&db->cols);
+    return k;
 }
 
 auditd_db_rc auditd_db_store(auditd_db *db, const char *rows, size_t len,

@@ -1,6 +1,7 @@
-/* auditd_decode.c — turns one NDJSON usage record into validated fields and then into a
- * COPY text-format row. Every problem is reported as "field: reason" so the client can
- * tell which record, and why, was rejected while the rest of its batch is stored. */
+/* auditd_decode.c — turns one NDJSON usage record into validated fields (auditd_encode.c
+ * makes the PostgreSQL row of them). Every problem is reported as "field: reason" so the
+ * client can tell which record, and why, was rejected while the rest of its batch is
+ * stored. */
 #include "auditd_decode.h"
 
 #include <stdarg.h>
@@ -35,19 +36,6 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
 static int days_in_month(int y, int m)
@@ -271,108 +259,4 @@ void auditd_record_free(auditd_record *rec)
 {
     if (rec->root) json_decref(rec->root);
     memset(rec, 0, sizeof *rec);
-}
-
-/* ---- COPY text format ------------------------------------------------------------- */
-
-static void put_escaped(abuf *out, const char *s)
-{
-    for (;;) {
-        size_t n = strcspn(s, "\\\n\r\t");
-        abuf_put(out, s, n);
-        s += n;
-        switch (*s) {
-        case '\0': return;
-        case '\\': abuf_put(out, "\\\\", 2); break;
-        case '\n': abuf_put(out, "\\n", 2); break;
-        case '\r': abuf_put(out, "\\r", 2); break;
-        case '\t': abuf_put(out, "\\t", 2); break;
-        }
-        s++;
-    }
-}
-
-static void put_text(abuf *out, const char *s)
-{
-    if (s) put_escaped(out, s);
-    else abuf_put(out, "\\N", 2);
-    abuf_putc(out, '\t');
-}
-
-static void put_int(abuf *out, int64_t v, int nullable)
-{
-    if (nullable && v < 0) abuf_put(out, "\\N\t", 3);
-    else abuf_printf(out, "%lld\t", (long long)v);
-}
-
-/* A text[] literal: every element double-quoted with '"' and '\' backslash-escaped for
- * the array parser, then escaped once more for COPY. */
-static void put_roles(abuf *out, json_t *roles)
-{
-    size_t i;
-    json_t *role;
-
-    abuf_putc(out, '{');
-    json_array_foreach(roles, i, role) {
-        const char *s = json_string_value(role);
-        if (i) abuf_putc(out, ',');
-        abuf_putc(out, '"');
-        for (; *s; s++) {
-            if (*s == '"') abuf_put(out, "\\\\\"", 3);
-            else if (*s == '\\') abuf_put(out, "\\\\\\\\", 4);
-            else if (*s == '\n') abuf_put(out, "\\n", 2);
-            else if (*s == '\r') abuf_put(out, "\\r", 2);
-            else if (*s == '\t') abuf_put(out, "\\t", 2);
-            else abuf_putc(out, *s);
-        }
-        abuf_putc(out, '"');
-    }
-    abuf_put(out, "}\t", 2);
-}
-
-static void put_ts(abuf *out, int64_t us)
-{
-    int64_t secs = us / 1000000, frac = us % 1000000;
-    int64_t days = secs / 86400, rem = secs % 86400;
-    int y, m, d;
-
-    civil_from_days(days, &y, &m, &d);
-    abuf_printf(out, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00\t", y, m, d,
-                (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (long long)frac);
-}
-
-void auditd_copy_row(const auditd_record *r, abuf *out)
-{
-    put_ts(out, r->ts_us);
-    put_text(out, r->request_id);
-    put_text(out, r->user);
-    put_text(out, r->email);
-    put_text(out, r->team);
-    if (r->roles) put_roles(out, r->roles);
-    else abuf_put(out, "{}\t", 3);
-    put_text(out, r->provider);
-    put_text(out, r->model);
-    put_text(out, r->endpoint);
-    put_int(out, r->status, 1);
-    abuf_put(out, r->stream ? "t\t" : "f\t", 2);
-    put_int(out, r->prompt_tokens, 0);
-    put_int(out, r->completion_tokens, 0);
-    put_int(out, r->cached_tokens, 0);
-    put_int(out, r->cache_write_tokens, 0);
-    put_int(out, r->reasoning_tokens, 0);
-    put_int(out, r->total_tokens, 0);
-    /* jansson hands numbers over as doubles; the module writes at most 12 decimals, and
-     * "%.12f" restores them exactly for any cost below 8192 USD. */
-    if (r->has_cost) abuf_printf(out, "%.12f\t", r->cost_usd);
-    else abuf_put(out, "\\N\t", 3);
-    put_int(out, r->latency_ms, 1);
-    put_int(out, r->ttft_ms, 1);
-    put_text(out, r->conversation_id);
-    put_text(out, r->client_ip);
-    put_text(out, r->blocked_rule);
-    put_int(out, r->redactions, 0);
-    put_text(out, r->node);
-    put_text(out, r->prompt);
-    put_text(out, r->completion);
-    out->p[out->len - 1] = '\n';   /* the last column ends the row, not a tab */
 }

@@ -1,5 +1,4 @@
-/* auditd_decode.h — decoding and validation of one NDJSON usage record (SPEC §7) and
- * its rendering as one row of PostgreSQL COPY text format. */
+/* auditd_decode.h — decoding and validation of one NDJSON usage record (SPEC §7). */
 #ifndef AUDITD_DECODE_H
 #define AUDITD_DECODE_H
 
@@ -22,13 +21,13 @@
 #define AUDITD_MIN_YEAR 2000
 #define AUDITD_MAX_YEAR 2099
 
-/* The COPY row column order; the staging table and the INSERT use the same list. */
+/* The column order of an encoded row (auditd_encode.h); the ingest statement uses it. */
 #define AUDITD_COLUMNS \
     "ts, request_id, user_id, email, team, roles, provider, model, endpoint, status, " \
     "stream, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, " \
     "reasoning_tokens, total_tokens, cost_usd, latency_ms, ttft_ms, conversation_id, " \
     "client_ip, blocked_rule, redactions, node"
-/* The staging table's columns: the audit row plus the LLMGWAuditBodies texts. */
+/* An encoded row's columns: the audit row plus the LLMGWAuditBodies texts. */
 #define AUDITD_STAGE_COLUMNS AUDITD_COLUMNS ", prompt, completion"
 
 typedef struct auditd_record {
@@ -54,9 +53,6 @@ typedef struct auditd_record {
 int auditd_decode(const char *line, size_t len, auditd_record *rec,
                   char *reason, size_t reason_cap);
 void auditd_record_free(auditd_record *rec);
-
-/* Appends rec as one COPY text-format row (AUDITD_STAGE_COLUMNS order, '\n'-terminated). */
-void auditd_copy_row(const auditd_record *rec, abuf *out);
 
 /* Parses "2026-11-24T10:30:00.123Z" (also "+00:00", up to 6 fraction digits).
  * Returns 0 and sets *us and *month, or -1. */

@@ -3,6 +3,7 @@
  * stop on SIGTERM/SIGINT that lets in-flight batches commit and answer. */
 #include "auditd.h"
 #include "auditd_decode.h"
+#include "auditd_encode.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -191,7 +192,7 @@ static void decode_line(worker *w, batch *b, long lineno, const char *line, size
 
     if (auditd_decode(line, len, &rec, reason, sizeof reason) == 0) {
         size_t off = w->rows.len;
-        auditd_copy_row(&rec, &w->rows);
+        auditd_encode_row(&rec, &w->rows);
         keep_row(w, lineno, off, &rec);
         add_month(b, rec.month);
         b->valid++;

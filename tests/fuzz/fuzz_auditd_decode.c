@@ -1,73 +1,79 @@
 /* fuzz_auditd_decode.c — llmgw-auditd's record decoding (one NDJSON line from a client it
- * does not trust) and its rendering as a PostgreSQL COPY text row.
+ * does not trust) and its encoding as a row of PostgreSQL binary values.
  *
  * Input: one line. Invariants: a refused line has a "field: why" reason; an accepted
- * line renders as exactly one row of 27 tab-separated columns ending in its only raw
- * newline, and reading the row back the way COPY does (\N, backslash escapes, then the
- * text[] literal of roles) gives back every string and role of the record, the
- * timestamp and the numbers: nothing a client sends can shift a column or a row. */
+ * line encodes as exactly one row of 27 length-prefixed fields, and reading the row back
+ * (lengths, big-endian numbers, then the text[] literal of roles) gives back every
+ * string and role of the record, the timestamp and the numbers; the row turned into
+ * column arrays (auditd_columns_fill) holds exactly those fields: nothing a client sends
+ * can shift a column or a row. */
 #include "fuzz_common.h"
 
 #include <inttypes.h>
 
 #include "auditd_decode.h"
+#include "auditd_encode.h"
 
-#define NCOLS 27
+#define PG_EPOCH_US 946684800000000LL
 
-/* One COPY text column: returns the decoded text (malloc) or NULL for \N. */
-static char *copy_unescape(const char *s, size_t n, int *is_null)
+typedef struct {
+    const unsigned char *p;
+    int64_t len;     /* -1: NULL */
+} field;
+
+static uint64_t be(const unsigned char *p, int n)
 {
-    *is_null = n == 2 && s[0] == '\\' && s[1] == 'N';
-    if (*is_null)
-        return NULL;
-    char *o = malloc(n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '\\') {
-            o[k++] = s[i];
-            continue;
-        }
-        FUZZ_CHECK(i + 1 < n, "dangling backslash in a column");
-        char c = s[++i];
-        o[k++] = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
-        FUZZ_CHECK(c == 'n' || c == 'r' || c == 't' || c == '\\',
-                   "escape \\%c is not one the encoder writes", c);
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+/* Splits the row into its fields; every byte must belong to one. */
+static void split(const abuf *row, field *f)
+{
+    const unsigned char *p = (const unsigned char *)row->p, *end = p + row->len;
+    for (int i = 0; i < AUDITD_NFIELDS; i++) {
+        FUZZ_CHECK(end - p >= 4, "field %d: length cut short", i);
+        uint32_t n = (uint32_t)be(p, 4);
+        p += 4;
+        f[i].p = p;
+        f[i].len = n == UINT32_MAX ? -1 : (int64_t)n;
+        FUZZ_CHECK(f[i].len <= end - p, "field %d: longer than the row", i);
+        if (f[i].len > 0) p += f[i].len;
     }
-    o[k] = '\0';
-    return o;
+    FUZZ_CHECK(p == end, "bytes after the last field");
 }
 
-static void expect_text(const char *col, size_t n, const char *want, const char *name)
+static void expect_text(field f, const char *want, const char *name)
 {
-    int is_null;
-    char *got = copy_unescape(col, n, &is_null);
-    if (!want)
-        FUZZ_CHECK(is_null, "%s: NULL expected", name);
-    else
-        FUZZ_CHECK(!is_null && !strcmp(got, want), "%s: '%s' came back as '%s'", name, want,
-                   got ? got : "\\N");
-    free(got);
-}
-
-static void expect_int(const char *col, size_t n, int64_t want, int nullable, const char *name)
-{
-    if (nullable && want < 0) {
-        FUZZ_CHECK(n == 2 && !memcmp(col, "\\N", 2), "%s: NULL expected", name);
+    if (!want) {
+        FUZZ_CHECK(f.len == -1, "%s: NULL expected", name);
         return;
     }
-    char tmp[32];
-    FUZZ_CHECK(n < sizeof tmp, "%s: column too long", name);
-    memcpy(tmp, col, n);
-    tmp[n] = '\0';
-    FUZZ_CHECK(strtoll(tmp, NULL, 10) == want, "%s: %s vs %" PRId64, name, tmp, want);
+    FUZZ_CHECK(f.len == (int64_t)strlen(want) && !memcmp(f.p, want, strlen(want)),
+               "%s: '%s' came back different", name, want);
 }
 
-/* text[] literal {"a","b"} (after COPY unescaping) against the JSON array. */
-static void expect_roles(const char *col, size_t n, json_t *roles)
+static void expect_int(field f, int width, int64_t want, int nullable, const char *name)
 {
-    int is_null;
-    char *lit = copy_unescape(col, n, &is_null);
-    FUZZ_CHECK(!is_null && lit[0] == '{', "roles literal");
+    if (nullable && want < 0) {
+        FUZZ_CHECK(f.len == -1, "%s: NULL expected", name);
+        return;
+    }
+    FUZZ_CHECK(f.len == width, "%s: %" PRId64 " bytes", name, f.len);
+    uint64_t v = be(f.p, width);
+    int64_t got = width == 4 ? (int64_t)(int32_t)v : (int64_t)v;
+    FUZZ_CHECK(got == want, "%s: %" PRId64 " vs %" PRId64, name, got, want);
+}
+
+/* text[] literal {"a","b"} against the JSON array. */
+static void expect_roles(field f, json_t *roles)
+{
+    FUZZ_CHECK(f.len >= 2, "roles literal");
+    char *lit = malloc((size_t)f.len + 1);
+    memcpy(lit, f.p, (size_t)f.len);
+    lit[f.len] = '\0';
+    FUZZ_CHECK(strlen(lit) == (size_t)f.len && lit[0] == '{', "roles literal");
     const char *p = lit + 1;
     size_t i = 0;
     while (*p != '}') {
@@ -96,6 +102,22 @@ static void expect_roles(const char *col, size_t n, json_t *roles)
     free(lit);
 }
 
+/* The row as column arrays: one row, each element the field as it is. */
+static void expect_columns(const abuf *row, const field *f)
+{
+    auditd_columns c = {0};
+    FUZZ_CHECK(auditd_columns_fill(&c, row->p, row->len, 1) == row->len, "columns: row not taken");
+    FUZZ_CHECK(c.nrows == 1, "columns: %ld rows", c.nrows);
+    for (int i = 0; i < AUDITD_NFIELDS; i++) {
+        size_t n = 4 + (f[i].len > 0 ? (size_t)f[i].len : 0);
+        FUZZ_CHECK(c.col[i].len == 20 + n, "column %d: %zu bytes", i, c.col[i].len);
+        FUZZ_CHECK(!memcmp(c.col[i].p + 20, f[i].p - 4, n), "column %d: element differs", i);
+        FUZZ_CHECK(be((const unsigned char *)c.col[i].p + 8, 4) == auditd_field_oid[i],
+                   "column %d: element type", i);
+    }
+    auditd_columns_free(&c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     auditd_record rec;
@@ -107,64 +129,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     abuf row = {0};
-    auditd_copy_row(&rec, &row);
-    FUZZ_CHECK(row.len > 0 && row.p[row.len - 1] == '\n', "row not newline-terminated");
-    FUZZ_CHECK(memchr(row.p, '\n', row.len) == row.p + row.len - 1, "raw newline inside a row");
-    FUZZ_CHECK(memchr(row.p, '\0', row.len) == NULL, "NUL inside a row");
+    field f[AUDITD_NFIELDS];
+    auditd_encode_row(&rec, &row);
+    split(&row, f);
 
-    const char *col[NCOLS];
-    size_t len[NCOLS];
-    size_t nc = 0;
-    const char *s = row.p, *end = row.p + row.len - 1;
-    while (1) {
-        const char *t = memchr(s, '\t', (size_t)(end - s));
-        FUZZ_CHECK(nc < NCOLS, "more than %d columns", NCOLS);
-        col[nc] = s;
-        len[nc++] = t ? (size_t)(t - s) : (size_t)(end - s);
-        if (!t)
-            break;
-        s = t + 1;
-    }
-    FUZZ_CHECK(nc == NCOLS, "%zu columns", nc);
-
-    char ts[64];
-    FUZZ_CHECK(len[0] < sizeof ts, "ts column");
-    memcpy(ts, col[0], len[0]);
-    ts[len[0]] = '\0';
-    int64_t us;
-    int month;
-    FUZZ_CHECK(auditd_parse_ts(ts, &us, &month) == 0 && us == rec.ts_us && month == rec.month,
-               "timestamp %s does not read back", ts);
-
-    expect_text(col[1], len[1], rec.request_id, "request_id");
-    expect_text(col[2], len[2], rec.user, "user");
-    expect_text(col[3], len[3], rec.email, "email");
-    expect_text(col[4], len[4], rec.team, "team");
-    expect_roles(col[5], len[5], rec.roles);
-    expect_text(col[6], len[6], rec.provider, "provider");
-    expect_text(col[7], len[7], rec.model, "model");
-    expect_text(col[8], len[8], rec.endpoint, "endpoint");
-    expect_int(col[9], len[9], rec.status, 1, "status");
-    FUZZ_CHECK(len[10] == 1 && col[10][0] == (rec.stream ? 't' : 'f'), "stream");
-    expect_int(col[11], len[11], rec.prompt_tokens, 0, "prompt_tokens");
-    expect_int(col[12], len[12], rec.completion_tokens, 0, "completion_tokens");
-    expect_int(col[13], len[13], rec.cached_tokens, 0, "cached_tokens");
-    expect_int(col[14], len[14], rec.cache_write_tokens, 0, "cache_write_tokens");
-    expect_int(col[15], len[15], rec.reasoning_tokens, 0, "reasoning_tokens");
-    expect_int(col[16], len[16], rec.total_tokens, 0, "total_tokens");
+    expect_int(f[0], 8, rec.ts_us - PG_EPOCH_US, 0, "ts");
+    expect_text(f[1], rec.request_id, "request_id");
+    expect_text(f[2], rec.user, "user");
+    expect_text(f[3], rec.email, "email");
+    expect_text(f[4], rec.team, "team");
+    expect_roles(f[5], rec.roles);
+    expect_text(f[6], rec.provider, "provider");
+    expect_text(f[7], rec.model, "model");
+    expect_text(f[8], rec.endpoint, "endpoint");
+    expect_int(f[9], 4, rec.status, 1, "status");
+    FUZZ_CHECK(f[10].len == 1 && f[10].p[0] == (rec.stream ? 1 : 0), "stream");
+    expect_int(f[11], 8, rec.prompt_tokens, 0, "prompt_tokens");
+    expect_int(f[12], 8, rec.completion_tokens, 0, "completion_tokens");
+    expect_int(f[13], 8, rec.cached_tokens, 0, "cached_tokens");
+    expect_int(f[14], 8, rec.cache_write_tokens, 0, "cache_write_tokens");
+    expect_int(f[15], 8, rec.reasoning_tokens, 0, "reasoning_tokens");
+    expect_int(f[16], 8, rec.total_tokens, 0, "total_tokens");
     if (rec.has_cost)
-        FUZZ_CHECK(len[17] > 0 && col[17][0] != '\\', "cost");
+        FUZZ_CHECK(f[17].len > 0 && f[17].p[0] >= '0' && f[17].p[0] <= '9', "cost");
     else
-        FUZZ_CHECK(len[17] == 2 && !memcmp(col[17], "\\N", 2), "cost null");
-    expect_int(col[18], len[18], rec.latency_ms, 1, "latency_ms");
-    expect_int(col[19], len[19], rec.ttft_ms, 1, "ttft_ms");
-    expect_text(col[20], len[20], rec.conversation_id, "conversation_id");
-    expect_text(col[21], len[21], rec.client_ip, "client_ip");
-    expect_text(col[22], len[22], rec.blocked_rule, "blocked_rule");
-    expect_int(col[23], len[23], rec.redactions, 0, "redactions");
-    expect_text(col[24], len[24], rec.node, "node");
-    expect_text(col[25], len[25], rec.prompt, "prompt");
-    expect_text(col[26], len[26], rec.completion, "completion");
+        FUZZ_CHECK(f[17].len == -1, "cost null");
+    expect_int(f[18], 8, rec.latency_ms, 1, "latency_ms");
+    expect_int(f[19], 8, rec.ttft_ms, 1, "ttft_ms");
+    expect_text(f[20], rec.conversation_id, "conversation_id");
+    expect_text(f[21], rec.client_ip, "client_ip");
+    expect_text(f[22], rec.blocked_rule, "blocked_rule");
+    expect_int(f[23], 4, rec.redactions, 0, "redactions");
+    expect_text(f[24], rec.node, "node");
+    expect_text(f[25], rec.prompt, "prompt");
+    expect_text(f[26], rec.completion, "completion");
+    expect_columns(&row, f);
 
     abuf_free(&row);
     auditd_record_free(&rec);

@@ -177,6 +177,10 @@ def test_migrations_applied_and_idempotent(pg):
     assert pg.query("SELECT count(*) FROM llmgw.schema_migrations") == [[str(len(versions))]]
     for rel in ("llmgw.audit_log", "llmgw.usage_daily", "llmgw.monthly_cost"):
         assert pg.scalar("SELECT to_regclass('%s') IS NOT NULL" % rel) == "t"
+    # 003: audit rows keep the key, the BRIN index on ts and (user_id, ts) only
+    indexes = pg.query("SELECT indexname FROM pg_indexes WHERE schemaname = 'llmgw'"
+                       " AND tablename = 'audit_log' ORDER BY 1")
+    assert [r[0] for r in indexes] == ["audit_log_pkey", "audit_log_ts_brin", "audit_log_user_ts"]
 
 
 def test_migrate_fails_cleanly_without_database(tmp_path):
@@ -368,6 +372,23 @@ def test_body_over_limit_is_413(pg, fresh_auditd):
     assert r.status == 413
     assert pg.scalar("SELECT count(*) FROM llmgw.audit_log WHERE request_id = '%s'"
                      % big[5]["request_id"]) == "0"
+
+
+def test_batch_larger_than_one_statement(pg, fresh_auditd):
+    """Past 64 MB of parameters a batch goes in several statements of one transaction:
+    every record lands once, a duplicate in a later part counts as one, rollups agree."""
+    d = fresh_auditd("--max-body", str(100 * 1024 * 1024))
+    user = "big-" + uuid.uuid4().hex[:8]
+    text = "x" * (500 * 1024)
+    recs = [record(user=user, prompt=text, completion=text) for _ in range(70)]
+    r = fcgi.request(d.addr, "POST", "/v1/records", ndjson(recs + [recs[0]]), timeout=120)
+    assert r.json() == {"accepted": 70, "duplicates": 1, "rejected": []}
+    assert pg.scalar("SELECT count(*) FROM llmgw.audit_log WHERE user_id = '%s'" % user) == "70"
+    assert pg.scalar("SELECT count(*) FROM llmgw.audit_bodies b JOIN llmgw.audit_log a"
+                     " USING (request_id, ts) WHERE a.user_id = '%s'"
+                     " AND length(b.prompt) = %d" % (user, len(text))) == "70"
+    assert pg.scalar("SELECT sum(requests) FROM llmgw.usage_daily WHERE user_id = '%s'"
+                     % user) == "70"
 
 
 def test_kept_alive_connection_serves_many_requests(auditd):

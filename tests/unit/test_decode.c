@@ -1,6 +1,6 @@
 /* test_decode.c — cmocka tests of auditd_decode.c: usage records (SPEC §7) that must be
  * accepted with exact values, every kind that must be rejected with its reason, and the
- * COPY rows they turn into. */
+ * rows they are encoded into (shown as text by auditd_rowtext.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "auditd_decode.h"
+#include "auditd_rowtext.h"
 
 #define MIN_REC "{\"request_id\":\"r1\",\"timestamp\":\"2026-11-24T10:30:00.123Z\""
 
@@ -66,15 +67,6 @@ static void good_field(const char *member, auditd_record *rec)
     decode_ok(buf, rec);
 }
 
-static char *copy_row(const auditd_record *rec)
-{
-    abuf b = {0};
-    auditd_copy_row(rec, &b);
-    char *s = strdup(abuf_cstr(&b));
-    abuf_free(&b);
-    return s;
-}
-
 /* ---- accepted ------------------------------------------------------------------------ */
 
 static void test_full_record(void **state)
@@ -96,9 +88,9 @@ static void test_full_record(void **state)
     assert_null(r.blocked_rule);
     assert_int_equal(r.redactions, 2);
 
-    char *row = copy_row(&r);
+    char *row = rowtext_of(&r);
     assert_string_equal(row,
-        "2026-11-24 10:30:00.123000+00\treq-1\talice\talice@example.com\tresearch\t"
+        "@1795516200123000\treq-1\talice\talice@example.com\tresearch\t"
         "{\"premium\",\"dev\"}\topenai\tgpt-4o\t/v1/chat/completions\t200\tt\t100\t50\t10\t5\t7\t150\t"
         "0.001234567891\t1234\t210\tc-9\t10.0.0.1\t\\N\t2\tgw1\t\\N\t\\N\n");
     free(row);
@@ -117,23 +109,23 @@ static void test_minimal_record_defaults(void **state)
     assert_int_equal(r.total_tokens, 0);
     assert_int_equal(r.stream, 0);
     assert_int_equal(r.has_cost, 0);
-    char *row = copy_row(&r);
+    char *row = rowtext_of(&r);
     assert_string_equal(row,
-        "2026-11-24 10:30:00.123000+00\tr1\t\\N\t\\N\t\\N\t{}\t\\N\t\\N\t\\N\t\\N\tf\t"
+        "@1795516200123000\tr1\t\\N\t\\N\t\\N\t{}\t\\N\t\\N\t\\N\t\\N\tf\t"
         "0\t0\t0\t0\t0\t0\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t0\t\\N\t\\N\t\\N\n");
     free(row);
     auditd_record_free(&r);
 }
 
-/* LLMGWAuditBodies: the texts travel in the record and end the COPY row, escaped. */
+/* LLMGWAuditBodies: the texts travel in the record and end the row, as they are. */
 static void test_bodies(void **state)
 {
     auditd_record r;
     decode_ok(MIN_REC ",\"prompt\":\"{\\\"a\\\":1}\\n\",\"completion\":\"Hi\\tthere\"}", &r);
     assert_string_equal(r.prompt, "{\"a\":1}\n");
     assert_string_equal(r.completion, "Hi\tthere");
-    char *row = copy_row(&r);
-    const char *tail = "\t{\"a\":1}\\n\tHi\\tthere\n";
+    char *row = rowtext_of(&r);
+    const char *tail = "\t{\"a\":1}\n\tHi\tthere\n";
     assert_true(strlen(row) > strlen(tail));
     assert_string_equal(row + strlen(row) - strlen(tail), tail);
     free(row);
@@ -216,27 +208,27 @@ static void test_unicode(void **state)
     good_field("\"user\":\"Zo\\u00eb \\u65e5\\u672c \\ud83d\\ude80\",\"team\":\"Zoë 日本 🚀\"", &r);
     assert_string_equal(r.user, "Zoë 日本 🚀");
     assert_string_equal(r.user, r.team);
-    char *row = copy_row(&r);
+    char *row = rowtext_of(&r);
     assert_non_null(strstr(row, "\tZoë 日本 🚀\t"));
     free(row);
     auditd_record_free(&r);
 }
 
-static void test_copy_escaping(void **state)
+static void test_text_and_roles_quoting(void **state)
 {
     auditd_record r;
     good_field("\"model\":\"a\\tb\\nc\\\\d\\re\",\"roles\":[\"x\\\"y\",\"p\\\\q\",\"\",\"NULL\"]", &r);
-    char *row = copy_row(&r);
-    /* text: COPY escapes; text[]: array quoting first, then COPY escapes */
-    assert_non_null(strstr(row, "\ta\\tb\\nc\\\\d\\re\t"));
-    assert_non_null(strstr(row, "\t{\"x\\\\\"y\",\"p\\\\\\\\q\",\"\",\"NULL\"}\t"));
+    char *row = rowtext_of(&r);
+    /* text: sent as its bytes; text[]: a literal, each element quoted for the array parser */
+    assert_non_null(strstr(row, "\ta\tb\nc\\d\re\t"));
+    assert_non_null(strstr(row, "\t{\"x\\\"y\",\"p\\\\q\",\"\",\"NULL\"}\t"));
     free(row);
     auditd_record_free(&r);
 }
 
 static void test_costs(void **state)
 {
-    static const struct { const char *json, *copy; } cases[] = {
+    static const struct { const char *json, *text; } cases[] = {
         {"0.001234567891", "\t0.001234567891\t"},
         {"0.000000000001", "\t0.000000000001\t"},
         {"3", "\t3.000000000000\t"},
@@ -249,8 +241,8 @@ static void test_costs(void **state)
         auditd_record r;
         snprintf(member, sizeof member, "\"cost_usd\":%s", cases[i].json);
         good_field(member, &r);
-        char *row = copy_row(&r);
-        assert_non_null(strstr(row, cases[i].copy));
+        char *row = rowtext_of(&r);
+        assert_non_null(strstr(row, cases[i].text));
         free(row);
         auditd_record_free(&r);
     }
@@ -384,7 +376,7 @@ int main(void)
         cmocka_unit_test(test_timestamps_accepted),
         cmocka_unit_test(test_timestamps_rejected),
         cmocka_unit_test(test_unicode),
-        cmocka_unit_test(test_copy_escaping),
+        cmocka_unit_test(test_text_and_roles_quoting),
         cmocka_unit_test(test_costs),
         cmocka_unit_test(test_long_strings_at_limit),
         cmocka_unit_test(test_missing_identity),

@@ -1,0 +1,255 @@
+/* auditd_encode.c — usage records as rows of PostgreSQL binary values, and rows as one
+ * binary array per column (the formats of PostgreSQL's send/recv functions: big-endian
+ * integers, timestamps as microseconds since 2000-01-01 UTC, text as its bytes). */
+#include "auditd_encode.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* 2000-01-01T00:00:00Z, PostgreSQL's epoch, in microseconds since the Unix epoch. */
+#define PG_EPOCH_US   946684800000000LL
+#define ARRAY_HEADER  20    /* ndim, flags, element type, length, lower bound */
+
+const uint32_t auditd_field_oid[AUDITD_NFIELDS] = {
+    AUDITD_OID_TIMESTAMPTZ,                                          /* ts */
+    AUDITD_OID_TEXT, AUDITD_OID_TEXT, AUDITD_OID_TEXT, AUDITD_OID_TEXT,  /* request_id..team */
+    AUDITD_OID_TEXT,                                                 /* roles (literal) */
+    AUDITD_OID_TEXT, AUDITD_OID_TEXT, AUDITD_OID_TEXT,               /* provider..endpoint */
+    AUDITD_OID_INT4, AUDITD_OID_BOOL,                                /* status, stream */
+    AUDITD_OID_INT8, AUDITD_OID_INT8, AUDITD_OID_INT8,               /* token counts */
+    AUDITD_OID_INT8, AUDITD_OID_INT8, AUDITD_OID_INT8,
+    AUDITD_OID_TEXT,                                                 /* cost_usd (numeric text) */
+    AUDITD_OID_INT8, AUDITD_OID_INT8,                                /* latency_ms, ttft_ms */
+    AUDITD_OID_TEXT, AUDITD_OID_TEXT, AUDITD_OID_TEXT,               /* conversation..blocked */
+    AUDITD_OID_INT4, AUDITD_OID_TEXT,                                /* redactions, node */
+    AUDITD_OID_TEXT, AUDITD_OID_TEXT,                                /* prompt, completion */
+};
+
+/* ---- values --------------------------------------------------------------------------- */
+
+static void put_be32(abuf *out, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    abuf_put(out, b, 4);
+}
+
+static void put_be64(abuf *out, uint64_t v)
+{
+    put_be32(out, (uint32_t)(v >> 32));
+    put_be32(out, (uint32_t)v);
+}
+
+static uint32_t get_be32(const char *p)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static void set_be32(char *p, uint32_t v)
+{
+    unsigned char *b = (unsigned char *)p;
+    b[0] = (unsigned char)(v >> 24);
+    b[1] = (unsigned char)(v >> 16);
+    b[2] = (unsigned char)(v >> 8);
+    b[3] = (unsigned char)v;
+}
+
+static void field_null(abuf *out)
+{
+    put_be32(out, UINT32_MAX);   /* -1 */
+}
+
+/* Decoding bounded every string far below 2^31 bytes (AUDITD_MAX_LINE). */
+static void field_text(abuf *out, const char *s)
+{
+    if (!s) {
+        field_null(out);
+        return;
+    }
+    size_t n = strlen(s);
+    put_be32(out, (uint32_t)n);
+    abuf_put(out, s, n);
+}
+
+static void field_int4(abuf *out, int64_t v, int nullable)
+{
+    if (nullable && v < 0) {
+        field_null(out);
+        return;
+    }
+    put_be32(out, 4);
+    put_be32(out, (uint32_t)v);
+}
+
+static void field_int8(abuf *out, int64_t v, int nullable)
+{
+    if (nullable && v < 0) {
+        field_null(out);
+        return;
+    }
+    put_be32(out, 8);
+    put_be64(out, (uint64_t)v);
+}
+
+static void field_bool(abuf *out, int v)
+{
+    put_be32(out, 1);
+    abuf_putc(out, v ? 1 : 0);
+}
+
+static void field_ts(abuf *out, int64_t unix_us)
+{
+    put_be32(out, 8);
+    put_be64(out, (uint64_t)(unix_us - PG_EPOCH_US));
+}
+
+/* The text of a text[] literal: every element double-quoted, '"' and '\' escaped for
+ * the array parser (the statement casts the text). */
+static void field_roles(abuf *out, json_t *roles)
+{
+    size_t i, at = out->len;
+    json_t *role;
+
+    put_be32(out, 0);   /* the length, set below */
+    abuf_putc(out, '{');
+    json_array_foreach(roles, i, role) {
+        const char *s = json_string_value(role);
+        if (i) abuf_putc(out, ',');
+        abuf_putc(out, '"');
+        for (;;) {
+            size_t n = strcspn(s, "\"\\");
+            abuf_put(out, s, n);
+            s += n;
+            if (!*s) break;
+            abuf_putc(out, '\\');
+            abuf_putc(out, *s++);
+        }
+        abuf_putc(out, '"');
+    }
+    abuf_putc(out, '}');
+    set_be32(out->p + at, (uint32_t)(out->len - at - 4));
+}
+
+/* jansson hands numbers over as doubles; the module writes at most 12 decimals, and
+ * "%.12f" restores them exactly for any cost below 8192 USD. */
+static void field_cost(abuf *out, const auditd_record *r)
+{
+    char num[64];
+    if (!r->has_cost) {
+        field_null(out);
+        return;
+    }
+    int n = snprintf(num, sizeof num, "%.12f", r->cost_usd);   /* below 1e8: fits */
+    put_be32(out, (uint32_t)n);
+    abuf_put(out, num, (size_t)n);
+}
+
+void auditd_encode_row(const auditd_record *r, abuf *out)
+{
+    field_ts(out, r->ts_us);
+    field_text(out, r->request_id);
+    field_text(out, r->user);
+    field_text(out, r->email);
+    field_text(out, r->team);
+    if (r->roles) field_roles(out, r->roles);
+    else field_text(out, "{}");
+    field_text(out, r->provider);
+    field_text(out, r->model);
+    field_text(out, r->endpoint);
+    field_int4(out, r->status, 1);
+    field_bool(out, r->stream);
+    field_int8(out, r->prompt_tokens, 0);
+    field_int8(out, r->completion_tokens, 0);
+    field_int8(out, r->cached_tokens, 0);
+    field_int8(out, r->cache_write_tokens, 0);
+    field_int8(out, r->reasoning_tokens, 0);
+    field_int8(out, r->total_tokens, 0);
+    field_cost(out, r);
+    field_int8(out, r->latency_ms, 1);
+    field_int8(out, r->ttft_ms, 1);
+    field_text(out, r->conversation_id);
+    field_text(out, r->client_ip);
+    field_text(out, r->blocked_rule);
+    field_int4(out, r->redactions, 0);
+    field_text(out, r->node);
+    field_text(out, r->prompt);
+    field_text(out, r->completion);
+}
+
+/* ---- columns -------------------------------------------------------------------------- */
+
+/* Bytes of field at p (length word included), 0 when it does not fit in n. */
+static size_t field_size(const char *p, size_t n)
+{
+    if (n < 4) return 0;
+    uint32_t len = get_be32(p);
+    if (len == UINT32_MAX) return 4;
+    return len <= n - 4 ? 4 + (size_t)len : 0;
+}
+
+/* Bytes of the row at p, 0 when it is cut short. */
+static size_t row_size(const char *p, size_t n)
+{
+    size_t off = 0;
+    for (int i = 0; i < AUDITD_NFIELDS; i++) {
+        size_t f = field_size(p + off, n - off);
+        if (!f) return 0;
+        off += f;
+    }
+    return off;
+}
+
+static void columns_start(auditd_columns *c)
+{
+    c->nrows = 0;
+    for (int i = 0; i < AUDITD_NFIELDS; i++) {
+        c->col[i].len = 0;
+        put_be32(&c->col[i], 1);                 /* dimensions */
+        put_be32(&c->col[i], 0);                 /* has NULLs: set at the end */
+        put_be32(&c->col[i], auditd_field_oid[i]);
+        put_be32(&c->col[i], 0);                 /* length: set at the end */
+        put_be32(&c->col[i], 1);                 /* lower bound */
+    }
+}
+
+/* An element has the layout of a field, so each field is copied as it is. row_size
+ * has checked that the n bytes at row hold the whole row. */
+static void columns_add(auditd_columns *c, const char *row, size_t n, int *nulls)
+{
+    for (int i = 0; i < AUDITD_NFIELDS; i++) {
+        size_t f = field_size(row, n);
+        nulls[i] |= f == 4 && get_be32(row) == UINT32_MAX;
+        abuf_put(&c->col[i], row, f);
+        row += f;
+        n -= f;
+    }
+    c->nrows++;
+}
+
+size_t auditd_columns_fill(auditd_columns *c, const char *rows, size_t len, size_t max_bytes)
+{
+    int nulls[AUDITD_NFIELDS] = {0};
+    size_t off = 0, total = (size_t)AUDITD_NFIELDS * ARRAY_HEADER;
+
+    columns_start(c);
+    while (off < len) {
+        size_t n = row_size(rows + off, len - off);
+        if (!n) return 0;
+        if (c->nrows > 0 && total + n > max_bytes) break;
+        columns_add(c, rows + off, n, nulls);
+        off += n;
+        total += n;
+    }
+    for (int i = 0; i < AUDITD_NFIELDS && off; i++) {
+        set_be32(c->col[i].p + 4, (uint32_t)nulls[i]);
+        set_be32(c->col[i].p + 12, (uint32_t)c->nrows);
+    }
+    return off;
+}
+
+void auditd_columns_free(auditd_columns *c)
+{
+    for (int i = 0; i < AUDITD_NFIELDS; i++) abuf_free(&c->col[i]);
+    c->nrows = 0;
+}

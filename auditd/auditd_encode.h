@@ -1,0 +1,45 @@
+/* auditd_encode.h — a validated usage record as one row of PostgreSQL binary values, and
+ * runs of such rows turned into one binary array per column: the parameters of the
+ * ingest statement (auditd_db.c), which unnests them. Binary values need no escaping on
+ * our side and no text parsing on the server's. */
+#ifndef AUDITD_ENCODE_H
+#define AUDITD_ENCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auditd.h"
+#include "auditd_decode.h"
+
+/* Fields of a row, in AUDITD_STAGE_COLUMNS order. */
+#define AUDITD_NFIELDS 27
+
+/* The fixed OIDs of the built-in types the fields are sent as (PostgreSQL's
+ * pg_type.dat; libpq ships no header naming them). roles travels as the text of a
+ * text[] literal and cost_usd as the text of a numeric: the statement casts them. */
+#define AUDITD_OID_BOOL        16
+#define AUDITD_OID_INT8        20
+#define AUDITD_OID_INT4        23
+#define AUDITD_OID_TEXT        25
+#define AUDITD_OID_TIMESTAMPTZ 1184
+
+extern const uint32_t auditd_field_oid[AUDITD_NFIELDS];
+
+/* Appends rec as one row: for each field a 4-byte big-endian length (-1: NULL) and the
+ * value in the binary format of its type (the "send" format), which is also the format
+ * of one array element. */
+void auditd_encode_row(const auditd_record *rec, abuf *out);
+
+/* One binary one-dimensional array per field, for binary-format statement parameters. */
+typedef struct auditd_columns {
+    abuf col[AUDITD_NFIELDS];
+    long nrows;
+} auditd_columns;
+
+/* Empties c and fills it with the whole rows at the start of [rows, rows + len) while
+ * the arrays stay under max_bytes together (the first row is always taken). Returns
+ * the bytes of rows consumed, 0 when the rows are malformed or len is 0. */
+size_t auditd_columns_fill(auditd_columns *c, const char *rows, size_t len, size_t max_bytes);
+void auditd_columns_free(auditd_columns *c);
+
+#endif

@@ -1,0 +1,203 @@
+/* test_encode.c — cmocka tests of auditd_encode.c: the exact bytes of a row (PostgreSQL
+ * binary formats: big-endian lengths and integers, timestamps from 2000-01-01, NULL as
+ * length -1), and rows turned into one binary array per column, split under a byte cap
+ * without losing or reordering a row, malformed input refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auditd_decode.h"
+#include "auditd_encode.h"
+#include "auditd_rowtext.h"
+
+#define REC(id, extra) \
+    "{\"request_id\":\"" id "\",\"timestamp\":\"2026-11-24T10:30:00.123Z\"" extra "}"
+
+static void decode_ok(const char *s, auditd_record *rec)
+{
+    char reason[AUDITD_REASON_MAX] = "";
+    int rc = auditd_decode(s, strlen(s), rec, reason, sizeof reason);
+    if (rc) fprintf(stderr, "unexpected rejection: %s\n", reason);
+    assert_int_equal(rc, 0);
+}
+
+/* Appends the row of one record given as JSON. */
+static void add_row(abuf *rows, const char *json)
+{
+    auditd_record r;
+    decode_ok(json, &r);
+    auditd_encode_row(&r, rows);
+    auditd_record_free(&r);
+}
+
+static uint32_t be32(const char *p)
+{
+    return (uint32_t)rowtext_be((const unsigned char *)p, 4);
+}
+
+/* ---- rows ----------------------------------------------------------------------------- */
+
+static void test_row_bytes(void **state)
+{
+    abuf row = {0};
+    add_row(&row, REC("r1", ",\"status\":200,\"stream\":true,\"prompt_tokens\":258"));
+    const char *p = row.p;
+
+    /* ts: 8 bytes, 2026-11-24T10:30:00.123Z minus 2000-01-01 in µs */
+    assert_int_equal(be32(p), 8);
+    assert_true(rowtext_be((const unsigned char *)p + 4, 8) == 848831400123000ULL);
+    p += 12;
+    /* request_id: its bytes, no terminator */
+    assert_int_equal(be32(p), 2);
+    assert_memory_equal(p + 4, "r1", 2);
+    p += 6;
+    /* user, email, team: NULL */
+    for (int i = 0; i < 3; i++, p += 4) assert_true(be32(p) == UINT32_MAX);
+    /* roles absent: the empty array literal */
+    assert_int_equal(be32(p), 2);
+    assert_memory_equal(p + 4, "{}", 2);
+    p += 6;
+    for (int i = 0; i < 3; i++, p += 4) assert_true(be32(p) == UINT32_MAX);
+    /* status: int4; stream: one byte; prompt_tokens: int8 */
+    assert_int_equal(be32(p), 4);
+    assert_int_equal(be32(p + 4), 200);
+    p += 8;
+    assert_int_equal(be32(p), 1);
+    assert_int_equal(p[4], 1);
+    p += 5;
+    assert_int_equal(be32(p), 8);
+    assert_memory_equal(p + 4, "\0\0\0\0\0\0\x01\x02", 8);
+    abuf_free(&row);
+}
+
+static void test_row_text_fields(void **state)
+{
+    abuf row = {0}, text = {0};
+    add_row(&row, REC("r\\\\2", ",\"user\":\"tab\\there\",\"roles\":[\"a b\",\"q\\\"\",\"\\\\\"],"
+                      "\"cost_usd\":8191.999999999999,\"ttft_ms\":0,\"prompt\":\"\\u00e9\\n\""));
+    const unsigned char *p = (const unsigned char *)row.p;
+    rowtext_render(&p, &text);
+    assert_ptr_equal(p, (const unsigned char *)row.p + row.len);   /* one whole row */
+    assert_string_equal(abuf_cstr(&text),
+        "@1795516200123000\tr\\2\ttab\there\t\\N\t\\N\t{\"a b\",\"q\\\"\",\"\\\\\"}\t\\N\t\\N\t\\N\t"
+        "\\N\tf\t0\t0\t0\t0\t0\t0\t8191.999999999999\t\\N\t0\t\\N\t\\N\t\\N\t0\t\\N\t"
+        "\xc3\xa9\n\t\\N\n");
+    abuf_free(&row);
+    abuf_free(&text);
+}
+
+/* ---- columns -------------------------------------------------------------------------- */
+
+static abuf three_rows(void)
+{
+    abuf rows = {0};
+    add_row(&rows, REC("a", ",\"user\":\"u1\",\"status\":200"));
+    add_row(&rows, REC("bb", ",\"status\":null"));
+    add_row(&rows, REC("ccc", ",\"user\":\"u3\",\"status\":404"));
+    return rows;
+}
+
+/* Checks the array header of column i: one dimension of n from 1, its element type. */
+static void check_header(const auditd_columns *c, int i, long n, int has_null)
+{
+    const char *p = c->col[i].p;
+    assert_int_equal(be32(p), 1);
+    assert_int_equal(be32(p + 4), has_null);
+    assert_int_equal(be32(p + 8), auditd_field_oid[i]);
+    assert_int_equal(be32(p + 12), n);
+    assert_int_equal(be32(p + 16), 1);
+}
+
+static void test_columns(void **state)
+{
+    abuf rows = three_rows();
+    auditd_columns c = {0};
+
+    assert_int_equal(auditd_columns_fill(&c, rows.p, rows.len, 1 << 20), rows.len);
+    assert_int_equal(c.nrows, 3);
+    check_header(&c, 0, 3, 0);    /* ts */
+    check_header(&c, 2, 3, 1);    /* user: one NULL */
+    check_header(&c, 9, 3, 1);    /* status: one NULL */
+    check_header(&c, 10, 3, 0);   /* stream */
+    /* request_id elements in row order, each laid out as a field */
+    assert_int_equal(c.col[1].len, 20 + 5 + 6 + 7);
+    assert_memory_equal(c.col[1].p + 20, "\0\0\0\x01" "a" "\0\0\0\x02" "bb" "\0\0\0\x03" "ccc", 18);
+    /* status: 200, NULL, 404 */
+    assert_memory_equal(c.col[9].p + 20,
+                        "\0\0\0\x04\0\0\0\xc8" "\xff\xff\xff\xff" "\0\0\0\x04\0\0\x01\x94", 20);
+    /* every byte of every row is in exactly one column */
+    size_t total = 0;
+    for (int i = 0; i < AUDITD_NFIELDS; i++) total += c.col[i].len - 20;
+    assert_int_equal(total, rows.len);
+
+    /* a second fill starts afresh */
+    assert_int_equal(auditd_columns_fill(&c, rows.p, rows.len, 1 << 20), rows.len);
+    assert_int_equal(c.nrows, 3);
+    check_header(&c, 1, 3, 0);
+    auditd_columns_free(&c);
+    abuf_free(&rows);
+}
+
+/* Under a small cap the rows come in parts, at least one row each, in order. */
+static void test_columns_split(void **state)
+{
+    abuf rows = three_rows();
+    auditd_columns c = {0};
+    const char *want[] = {"a", "bb", "ccc"};
+    size_t off = 0;
+    int parts = 0;
+
+    while (off < rows.len) {
+        size_t n = auditd_columns_fill(&c, rows.p + off, rows.len - off, 1);
+        assert_true(n > 0);
+        assert_int_equal(c.nrows, 1);
+        assert_int_equal(be32(c.col[1].p + 20), strlen(want[parts]));
+        assert_memory_equal(c.col[1].p + 24, want[parts], strlen(want[parts]));
+        off += n;
+        parts++;
+    }
+    assert_int_equal(parts, 3);
+    assert_int_equal(off, rows.len);
+
+    /* a cap that holds two rows but not three */
+    size_t cap = AUDITD_NFIELDS * 20 + (rows.len * 3) / 4;
+    size_t n = auditd_columns_fill(&c, rows.p, rows.len, cap);
+    assert_int_equal(c.nrows, 2);
+    assert_true(n < rows.len);
+    auditd_columns_free(&c);
+    abuf_free(&rows);
+}
+
+static void test_columns_malformed(void **state)
+{
+    abuf rows = three_rows();
+    auditd_columns c = {0};
+    assert_int_equal(auditd_columns_fill(&c, rows.p, 0, 1 << 20), 0);
+    for (size_t cut = 1; cut < rows.len; cut++) {
+        size_t n = auditd_columns_fill(&c, rows.p, cut, 1 << 20);
+        /* a cut inside a row refuses everything; a cut between rows is not one */
+        assert_true(n == 0 || n == cut);
+    }
+    char bogus[8] = {0x7f, 0, 0, 0, 'x', 'y', 'z', 'w'};   /* a length past the end */
+    assert_int_equal(auditd_columns_fill(&c, bogus, sizeof bogus, 1 << 20), 0);
+    auditd_columns_free(&c);
+    abuf_free(&rows);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_row_bytes),
+        cmocka_unit_test(test_row_text_fields),
+        cmocka_unit_test(test_columns),
+        cmocka_unit_test(test_columns_split),
+        cmocka_unit_test(test_columns_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
