@@ -15,17 +15,6 @@ void llmgw_sbuf_init(llmgw_sbuf *b, char *buf, size_t cap)
         buf[0] = '\0';
 }
 
-void llmgw_sbuf_put(llmgw_sbuf *b, const char *s, size_t n)
-{
-    /* one byte is always kept for the terminating NUL */
-    if (b->overflow || n >= b->cap - b->len) {
-        b->overflow = 1;
-        return;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-}
-
 void llmgw_sbuf_puts(llmgw_sbuf *b, const char *s)
 {
     llmgw_sbuf_put(b, s, strlen(s));

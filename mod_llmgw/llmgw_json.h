@@ -4,6 +4,7 @@
 #define LLMGW_JSON_H
 
 #include <stddef.h>
+#include <string.h>
 
 /* A bounded output buffer: writes past cap are dropped and flagged, never overflow. */
 typedef struct {
@@ -13,7 +14,23 @@ typedef struct {
 } llmgw_sbuf;
 
 void llmgw_sbuf_init(llmgw_sbuf *b, char *buf, size_t cap);
-void llmgw_sbuf_put(llmgw_sbuf *b, const char *s, size_t n);
+
+/* Inline: a usage record is some sixty small appends, most of a constant length the
+ * compiler then copies without calling memcpy. */
+static inline void llmgw_sbuf_put(llmgw_sbuf *b, const char *s, size_t n)
+{
+    /* one byte is always kept for the terminating NUL */
+    if (b->overflow || n >= b->cap - b->len) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+}
+
+/* A string literal, its length known at compile time. */
+#define LLMGW_SBUF_LIT(b, lit) llmgw_sbuf_put((b), "" lit, sizeof(lit) - 1)
+
 void llmgw_sbuf_puts(llmgw_sbuf *b, const char *s);
 void llmgw_sbuf_printf(llmgw_sbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

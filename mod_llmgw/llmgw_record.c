@@ -50,41 +50,27 @@ void llmgw_format_ts(int64_t ts_ms, char *buf, size_t cap)
     *p = '\0';
 }
 
-/* ,"name": — names are the spec's literals, never escaped. */
-static void put_name(llmgw_sbuf *b, const char *name)
-{
-    llmgw_sbuf_put(b, ",\"", 2);
-    llmgw_sbuf_puts(b, name);
-    llmgw_sbuf_put(b, "\":", 2);
-}
-
 static void put_int(llmgw_sbuf *b, int64_t v)
 {
     char d[24], *e = d + sizeof d, *p = llmgw_dec_back(e, v);
     llmgw_sbuf_put(b, p, (size_t)(e - p));
 }
 
-static void field_str(llmgw_sbuf *b, const char *name, const char *v)
-{
-    put_name(b, name);
-    llmgw_sbuf_json_str(b, v, STR_MAX);
-}
-
-static void field_int(llmgw_sbuf *b, const char *name, int64_t v)
-{
-    put_name(b, name);
-    put_int(b, v);
-}
+/* ,"name":value — names are the spec's literals, never escaped, their lengths known
+ * at compile time. */
+#define NAME(b, name) LLMGW_SBUF_LIT(b, ",\"" name "\":")
+#define field_str(b, name, v) (NAME(b, name), llmgw_sbuf_json_str(b, v, STR_MAX))
+#define field_int(b, name, v) (NAME(b, name), put_int(b, v))
 
 static void put_cost(llmgw_sbuf *b, const llmgw_record *r)
 {
     char d[48];
     size_t n;
     if (!r->has_cost || !(n = llmgw_cost_format(r->cost_pico, d, sizeof d))) {
-        llmgw_sbuf_puts(b, ",\"cost_usd\":null");
+        LLMGW_SBUF_LIT(b, ",\"cost_usd\":null");
         return;
     }
-    put_name(b, "cost_usd");
+    NAME(b, "cost_usd");
     llmgw_sbuf_put(b, d, n);
 }
 
@@ -99,14 +85,14 @@ size_t llmgw_record_encode(const llmgw_record *r, char *buf, size_t cap)
     char ts[32];
     llmgw_sbuf_init(&b, buf, cap);
     llmgw_format_ts(r->ts_ms, ts, sizeof ts);
-    llmgw_sbuf_puts(&b, "{\"timestamp\":\"");
+    LLMGW_SBUF_LIT(&b, "{\"timestamp\":\"");
     llmgw_sbuf_puts(&b, ts);
     llmgw_sbuf_put(&b, "\"", 1);
     field_str(&b, "request_id", r->request_id);
     field_str(&b, "user", r->user);
     field_str(&b, "email", r->email);
     field_str(&b, "team", r->team);
-    llmgw_sbuf_puts(&b, ",\"roles\":[");
+    LLMGW_SBUF_LIT(&b, ",\"roles\":[");
     for (int i = 0; i < r->nroles && i < LLMGW_RECORD_MAX_ROLES; i++) {
         if (i)
             llmgw_sbuf_put(&b, ",", 1);
@@ -117,7 +103,10 @@ size_t llmgw_record_encode(const llmgw_record *r, char *buf, size_t cap)
     field_str(&b, "model", r->model);
     field_str(&b, "endpoint", r->endpoint);
     field_int(&b, "status", r->status);
-    llmgw_sbuf_puts(&b, r->stream ? ",\"stream\":true" : ",\"stream\":false");
+    if (r->stream)
+        LLMGW_SBUF_LIT(&b, ",\"stream\":true");
+    else
+        LLMGW_SBUF_LIT(&b, ",\"stream\":false");
     field_int(&b, "prompt_tokens", r->prompt_tokens);
     field_int(&b, "completion_tokens", r->completion_tokens);
     field_int(&b, "cached_tokens", r->cached_tokens);
@@ -134,9 +123,9 @@ size_t llmgw_record_encode(const llmgw_record *r, char *buf, size_t cap)
     field_str(&b, "node", r->node);
     if (r->prompt || r->completion) {
         /* the texts may be long: bounded by their own lengths, not STR_MAX */
-        llmgw_sbuf_puts(&b, ",\"prompt\":");
+        LLMGW_SBUF_LIT(&b, ",\"prompt\":");
         llmgw_sbuf_json_str(&b, r->prompt, r->prompt_len);
-        llmgw_sbuf_puts(&b, ",\"completion\":");
+        LLMGW_SBUF_LIT(&b, ",\"completion\":");
         llmgw_sbuf_json_str(&b, r->completion, r->completion_len);
     }
     llmgw_sbuf_put(&b, "}\n", 2);
