@@ -29,10 +29,12 @@ static llmgw_jwt_status refuse(char *why, size_t cap, const char *fmt, ...)
 
 int llmgw_jwt_shaped(const char *tok, size_t len)
 {
-    int dots = 0;
-    for (size_t i = 0; i < len; i++)
-        dots += tok[i] == '.';
-    return dots == 2;
+    /* memchr rather than a loop over every byte: this runs on each request of a JWT
+     * route, over tokens of a kilobyte */
+    const char *end = tok + len, *d1 = memchr(tok, '.', len), *d2;
+    if (!d1 || !(d2 = memchr(d1 + 1, '.', (size_t)(end - d1 - 1))))
+        return 0;
+    return memchr(d2 + 1, '.', (size_t)(end - d2 - 1)) == NULL;
 }
 
 int64_t llmgw_jwt_numeric_date(const json_t *claims, const char *name, int *present)

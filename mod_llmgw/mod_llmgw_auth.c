@@ -12,6 +12,7 @@
 #include "mod_llmgw.h"
 
 #include "apr_strings.h"
+#include "llmgw_ct.h"
 
 #include <openssl/crypto.h>
 
@@ -96,7 +97,7 @@ static const llmgw_key *lookup_key(const llmgw_keyfile *kf, const char *key)
 {
     size_t len = strlen(key);
     if (last_key.kf == kf && last_key.len == len && len &&
-        CRYPTO_memcmp(last_key.key, key, len) == 0)
+        llmgw_ct_equal(last_key.key, key, len))
         return last_key.k;
     const llmgw_key *k = llmgw_keyfile_lookup(kf, key, len);
     if (k && len <= KEY_CACHE_MAX) {

@@ -19,6 +19,7 @@
 
 #include <openssl/crypto.h>
 
+#include "llmgw_ct.h"
 #include "llmgw_fetch.h"
 #include "llmgw_jwks_source.h"
 #include "llmgw_jwt.h"
@@ -348,7 +349,7 @@ static _Thread_local struct {
 
 static void token_key(const char *tok, size_t len, unsigned char key[32])
 {
-    if (len && last_token.len == len && CRYPTO_memcmp(last_token.tok, tok, len) == 0) {
+    if (len && last_token.len == len && llmgw_ct_equal(last_token.tok, tok, len)) {
         memcpy(key, last_token.key, 32);
         return;
     }

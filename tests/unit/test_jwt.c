@@ -17,6 +17,7 @@
 #include "jwt_testkit.h"
 #include "llmgw_b64url.h"
 #include "llmgw_jwks.h"
+#include "llmgw_ct.h"
 #include "llmgw_jwt.h"
 
 #define NOW 1800000000LL
@@ -503,6 +504,29 @@ static void test_iss_and_aud(void **state)
     claims_case("[1]", LLMGW_JWT_INVALID, "payload is not");
 }
 
+/* ---- constant-time comparison of the per-thread memos ------------------------------- */
+
+static void test_ct_equal(void **state)
+{
+    (void)state;
+    char a[80], b[80];
+    for (size_t n = 0; n <= sizeof a; n++) {
+        for (size_t i = 0; i < n; i++)
+            a[i] = b[i] = (char)('a' + i % 26);
+        assert_true(llmgw_ct_equal(a, b, n));
+        for (size_t i = 0; i < n; i++) {       /* one differing bit anywhere is seen */
+            b[i] ^= 0x01;
+            assert_false(llmgw_ct_equal(a, b, n));
+            b[i] ^= 0x01;
+            b[i] ^= (char)0x80;
+            assert_false(llmgw_ct_equal(a, b, n));
+            b[i] ^= (char)0x80;
+        }
+        if (n)
+            assert_true(llmgw_ct_equal(a + 1, b + 1, n - 1));   /* unaligned */
+    }
+}
+
 /* ---- malformed tokens ---------------------------------------------------------------- */
 
 static void test_shape_and_base64(void **state)
@@ -513,6 +537,12 @@ static void test_shape_and_base64(void **state)
     assert_int_equal(check("a.b.c.d", NULL, why), LLMGW_JWT_NOT_JWT);
     assert_false(llmgw_jwt_shaped("sk-proj-abc", 11));
     assert_true(llmgw_jwt_shaped("a.b.c", 5));
+    assert_true(llmgw_jwt_shaped("..", 2));
+    assert_false(llmgw_jwt_shaped("...", 3));
+    assert_false(llmgw_jwt_shaped(".", 1));
+    assert_false(llmgw_jwt_shaped("", 0));
+    assert_false(llmgw_jwt_shaped("a.b.c.", 6));
+    assert_true(llmgw_jwt_shaped("a.b.c.d", 5));     /* only len bytes count */
 
     char *tok = tk_sign(rsa, LLMGW_ALG_RS256, "{\"alg\":\"RS256\",\"kid\":\"rsa\"}",
                         payload(60, NULL));
@@ -624,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_exp),
         cmocka_unit_test(test_nbf),
         cmocka_unit_test(test_iss_and_aud),
+        cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_shape_and_base64),
         cmocka_unit_test(test_oversized_token),
         cmocka_unit_test(test_der_ecdsa_refused),
