@@ -139,7 +139,10 @@ static void field_cost(abuf *out, const auditd_record *r)
         field_null(out);
         return;
     }
-    int n = snprintf(num, sizeof num, "%.12f", r->cost_usd);   /* below 1e8: fits */
+    /* A client may send -0.0, which decoding accepts (it is not below zero): written
+     * as 0, not "-0.000000000000", so the text is a plain non-negative number. */
+    double cost = r->cost_usd == 0 ? 0.0 : r->cost_usd;
+    int n = snprintf(num, sizeof num, "%.12f", cost);   /* below 1e8: fits */
     put_be32(out, (uint32_t)n);
     abuf_put(out, num, (size_t)n);
 }

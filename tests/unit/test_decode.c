@@ -241,6 +241,8 @@ static void test_costs(void **state)
         {"0", "\t0.000000000000\t"},
         {"8191.999999999999", "\t8191.999999999999\t"},
         {"12.5e-3", "\t0.012500000000\t"},
+        {"-0.0", "\t0.000000000000\t"},          /* accepted, and written without its sign */
+        {"-0", "\t0.000000000000\t"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char member[64];
