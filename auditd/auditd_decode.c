@@ -289,7 +289,8 @@ static int check_numbers(const values *v, auditd_record *rec, char *reason, size
                      &rec->reasoning_tokens, reason, cap)
         || check_int(&f[F_LATENCY_MS], F_LATENCY_MS, -1, MAX_MS, &rec->latency_ms, reason, cap)
         || check_int(&f[F_TTFT_MS], F_TTFT_MS, -1, MAX_MS, &rec->ttft_ms, reason, cap)
-        || check_int(&f[F_REDACTIONS], F_REDACTIONS, 0, MAX_INT32, &rec->redactions, reason, cap)
+        || check_int(&f[F_REDACTIONS], F_REDACTIONS, 0, MAX_INT32, &rec->redactions,
+                     reason, cap)
         || check_bool(&f[F_STREAM], F_STREAM, &rec->stream, reason, cap)
         || check_cost(&f[F_COST_USD], rec, reason, cap))
         return -1;
@@ -310,8 +311,8 @@ static int check_record(const values *v, auditd_record *rec, char *reason, size_
 
 static int too_long(size_t len, char *reason, size_t cap)
 {
-    return len > AUDITD_MAX_LINE ? fail(reason, cap, "line longer than %d bytes", AUDITD_MAX_LINE)
-                                 : 0;
+    if (len <= AUDITD_MAX_LINE) return 0;
+    return fail(reason, cap, "line longer than %d bytes", AUDITD_MAX_LINE);
 }
 
 /* ---- reading with jansson ----------------------------------------------------------- */

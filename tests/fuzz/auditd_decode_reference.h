@@ -244,12 +244,14 @@ static const char *ref_differs(int want_rc, const char *want_reason, const ref_r
     if (r->ts_us != w->ts_us || r->month != w->month) return "timestamp";
     if (r->nroles != (w->roles ? json_array_size(w->roles) : 0)) return "roles count";
     for (size_t i = 0; i < r->nroles; i++)
-        if (strcmp(r->roles[i], json_string_value(json_array_get(w->roles, i)))) return "a role";
+        if (strcmp(r->roles[i], json_string_value(json_array_get(w->roles, i))))
+            return "a role";
     if (r->status != w->status || r->latency_ms != w->latency_ms || r->ttft_ms != w->ttft_ms
         || r->stream != w->stream || r->redactions != w->redactions)
         return "status, times, stream or redactions";
     if (r->prompt_tokens != w->prompt_tokens || r->completion_tokens != w->completion_tokens
-        || r->cached_tokens != w->cached_tokens || r->cache_write_tokens != w->cache_write_tokens
+        || r->cached_tokens != w->cached_tokens
+        || r->cache_write_tokens != w->cache_write_tokens
         || r->reasoning_tokens != w->reasoning_tokens || r->total_tokens != w->total_tokens)
         return "tokens";
     if (r->has_cost != w->has_cost

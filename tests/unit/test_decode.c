@@ -390,8 +390,9 @@ static void show_line(const char *s, size_t n)
 }
 
 /* One reader's answer against the reference's; fails the test on any difference. */
-static void agree(const char *who, const char *s, size_t n, int want_rc, const char *want_reason,
-                  const ref_record *want, int rc, const char *reason, const auditd_record *got)
+static void agree(const char *who, const char *s, size_t n, int want_rc,
+                  const char *want_reason, const ref_record *want, int rc, const char *reason,
+                  const auditd_record *got)
 {
     const char *what = ref_differs(want_rc, want_reason, want, rc, reason, got);
     if (!what) return;
@@ -776,8 +777,8 @@ static void test_hostile_lines_match_reference(void **state)
     diff_stats st = {0};
     for (size_t i = 0; i < COUNT(lines); i++) same_as_reference(lines[i].s, lines[i].n, &st);
     limits_match_reference(&st);
-    fprintf(stderr, "%ld hostile lines, %ld decided by views, %ld of them accepted\n", st.lines,
-            st.by_views, st.accepted_by_views);
+    fprintf(stderr, "%ld hostile lines, %ld decided by views, %ld of them accepted\n",
+            st.lines, st.by_views, st.accepted_by_views);
     assert_true(st.by_views >= 30);
 }
 
@@ -790,8 +791,8 @@ static void test_generated_records_match_reference(void **state)
         same_as_reference(b.p, b.len, &st);
         abuf_free(&b);
     }
-    fprintf(stderr, "%ld generated records, %ld decided by views, %ld of them accepted\n", st.lines,
-            st.by_views, st.accepted_by_views);
+    fprintf(stderr, "%ld generated records, %ld decided by views, %ld of them accepted\n",
+            st.lines, st.by_views, st.accepted_by_views);
     assert_true(st.by_views > st.lines / 2);
 }
 
@@ -805,8 +806,8 @@ static void test_mutated_records_match_reference(void **state)
         same_as_reference(b.p ? b.p : "", b.len, &st);
         abuf_free(&b);
     }
-    fprintf(stderr, "%ld mutated records, %ld decided by views, %ld of them accepted\n", st.lines,
-            st.by_views, st.accepted_by_views);
+    fprintf(stderr, "%ld mutated records, %ld decided by views, %ld of them accepted\n",
+            st.lines, st.by_views, st.accepted_by_views);
     assert_true(st.by_views > st.lines / 20);
 }
 
