@@ -31,14 +31,18 @@
 #define AUDITD_STAGE_COLUMNS AUDITD_COLUMNS ", prompt, completion"
 
 typedef struct auditd_record {
-    json_t *root;                 /* owns every string below */
+    /* Exactly one of these owns every string below: the decoded copies of a line the
+     * scanner judged (store, one allocation), or jansson's tree of any other (root). */
+    char *store;
+    json_t *root;
     const char *request_id;       /* set whenever the line had a string request_id */
     int64_t ts_us;                /* microseconds since the Unix epoch, UTC */
     int month;                    /* year*12 + month-1: selects the partition */
     const char *user, *email, *team, *provider, *model, *endpoint;
     const char *conversation_id, *client_ip, *blocked_rule, *node;   /* NULL = null */
     const char *prompt, *completion;        /* LLMGWAuditBodies on; NULL = not kept */
-    json_t *roles;                /* borrowed; NULL or an array of strings */
+    const char *roles[AUDITD_MAX_ROLES];    /* the first nroles are set */
+    size_t nroles;                /* 0: roles null, missing or [] (all stored as {}) */
     int64_t status, latency_ms, ttft_ms;       /* -1 = null */
     int stream;
     int64_t prompt_tokens, completion_tokens, cached_tokens;
@@ -49,10 +53,22 @@ typedef struct auditd_record {
 } auditd_record;
 
 /* Decodes one line (without its '\n'). Returns 0 and fills rec, or -1 with a reason
- * ("field: problem") in reason. Either way call auditd_record_free afterwards. */
+ * ("field: problem") in reason. Either way call auditd_record_free afterwards.
+ * Verdicts and reasons are those of json_loadb(…, JSON_REJECT_DUPLICATES) followed by
+ * the field checks: lines the scanner judges VALID are read through views (the usual
+ * case, no tree), every other line through jansson. */
 int auditd_decode(const char *line, size_t len, auditd_record *rec,
                   char *reason, size_t reason_cap);
 void auditd_record_free(auditd_record *rec);
+
+/* auditd_decode's two readers, apart, for the differential tests. The scanner's returns
+ * AUDITD_DECODE_UNDECIDED, with rec empty, for a line it leaves to jansson (not VALID
+ * to the scanner, or a number it does not convert itself); jansson's decides any line. */
+#define AUDITD_DECODE_UNDECIDED 1
+int auditd_decode_views(const char *line, size_t len, auditd_record *rec,
+                        char *reason, size_t reason_cap);
+int auditd_decode_jansson(const char *line, size_t len, auditd_record *rec,
+                          char *reason, size_t reason_cap);
 
 /* Parses "2026-11-24T10:30:00.123Z" (also "+00:00", up to 6 fraction digits).
  * Returns 0 and sets *us and *month, or -1. */

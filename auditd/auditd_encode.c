@@ -105,22 +105,21 @@ static void field_ts(abuf *out, int64_t unix_us)
 }
 
 /* The text of a text[] literal: every element double-quoted, '"' and '\' escaped for
- * the array parser (the statement casts the text). */
-static void field_roles(abuf *out, json_t *roles)
+ * the array parser (the statement casts the text). No roles: the empty array. */
+static void field_roles(abuf *out, const char *const *roles, size_t n)
 {
-    size_t i, at = out->len;
-    json_t *role;
+    size_t at = out->len;
 
     put_be32(out, 0);   /* the length, set below */
     abuf_putc(out, '{');
-    json_array_foreach(roles, i, role) {
-        const char *s = json_string_value(role);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = roles[i];
         if (i) abuf_putc(out, ',');
         abuf_putc(out, '"');
         for (;;) {
-            size_t n = strcspn(s, "\"\\");
-            abuf_put(out, s, n);
-            s += n;
+            size_t k = strcspn(s, "\"\\");
+            abuf_put(out, s, k);
+            s += k;
             if (!*s) break;
             abuf_putc(out, '\\');
             abuf_putc(out, *s++);
@@ -131,8 +130,8 @@ static void field_roles(abuf *out, json_t *roles)
     set_be32(out->p + at, (uint32_t)(out->len - at - 4));
 }
 
-/* jansson hands numbers over as doubles; the module writes at most 12 decimals, and
- * "%.12f" restores them exactly for any cost below 8192 USD. */
+/* Costs arrive as doubles (strtod's, whichever reader ran); the module writes at most
+ * 12 decimals, and "%.12f" restores them exactly for any cost below 8192 USD. */
 static void field_cost(abuf *out, const auditd_record *r)
 {
     char num[64];
@@ -140,7 +139,10 @@ static void field_cost(abuf *out, const auditd_record *r)
         field_null(out);
         return;
     }
-    int n = snprintf(num, sizeof num, "%.12f", r->cost_usd);   /* below 1e8: fits */
+    /* A client may send -0.0, which decoding accepts (it is not below zero): written
+     * as 0, not "-0.000000000000", so the text is a plain non-negative number. */
+    double cost = r->cost_usd == 0 ? 0.0 : r->cost_usd;
+    int n = snprintf(num, sizeof num, "%.12f", cost);   /* below 1e8: fits */
     put_be32(out, (uint32_t)n);
     abuf_put(out, num, (size_t)n);
 }
@@ -152,8 +154,7 @@ void auditd_encode_row(const auditd_record *r, abuf *out)
     field_text(out, r->user);
     field_text(out, r->email);
     field_text(out, r->team);
-    if (r->roles) field_roles(out, r->roles);
-    else field_text(out, "{}");
+    field_roles(out, r->roles, r->nroles);
     field_text(out, r->provider);
     field_text(out, r->model);
     field_text(out, r->endpoint);

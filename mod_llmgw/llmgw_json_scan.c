@@ -200,15 +200,19 @@ static const unsigned char *skip_ungot_nul(const unsigned char *p, const unsigne
     return p;
 }
 
-#define NAMES_MEASURED 16      /* names measured once per scan, not per root member */
+/* Names measured once per scan, not per root member: enough for auditd's 27 record
+ * fields, whose lookup runs for every member of every line. */
+#define NAMES_MEASURED 32
 
-/* Which of names a root member name is; -1 for none. */
+/* Which of names a root member name is; -1 for none. Names of one length differ mostly
+ * in their first byte, which is compared before memcmp is called. */
 static int wanted(const unsigned char *key, size_t len, const char *const *names,
                   const size_t *lens, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t l = i < NAMES_MEASURED ? lens[i] : strlen(names[i]);
-        if (l == len && !memcmp(names[i], key, len))
+        if (l == len && (!len || (key[0] == (unsigned char)names[i][0] &&
+                                  !memcmp(names[i], key, len))))
             return (int)i;
     }
     return -1;
@@ -261,9 +265,12 @@ static int uniq_add(uniq *u, int level, const unsigned char *base, const unsigne
         *undecided = 1;
         return 1;
     }
-    for (unsigned i = first; i < u->top; i++)
-        if (u->keys[i].len == len && !memcmp(base + u->keys[i].off, k, len))
+    for (unsigned i = first; i < u->top; i++) {
+        const unsigned char *o = base + u->keys[i].off;
+        /* many names share a length; their first bytes mostly tell them apart */
+        if (u->keys[i].len == len && (!len || (o[0] == k[0] && !memcmp(o, k, len))))
             return 0;
+    }
     u->keys[u->top].off = (uint32_t)(k - base);
     u->keys[u->top].len = (uint32_t)len;
     u->top++;

@@ -554,3 +554,30 @@ int llmgw_view_count(llmgw_json_view v, int64_t max, int64_t *out)
         *out = real_count(digits, e, max);
     return 1;
 }
+
+int llmgw_view_integer(llmgw_json_view v, int64_t *out)
+{
+    if (llmgw_view_type_of(v) != LLMGW_VIEW_NUMBER)
+        return 0;
+    cur p = start(v), e = end(v);
+    int neg = *p == '-';
+    uint64_t acc = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    int over = 0;
+    p += neg;
+    if (p == e)
+        return 0;
+    for (; p < e; p++) {
+        if (!is_digit(*p))
+            return 0;                   /* a fraction or an exponent: a real */
+        unsigned d = (unsigned)(*p - '0');
+        if (acc > (limit - d) / 10)
+            over = 1;                   /* keep looking: a later '.' makes it a real */
+        else
+            acc = acc * 10 + d;
+    }
+    if (over)
+        return -1;
+    /* -2^63 has no positive int64_t: negated one below it, then stepped down. */
+    *out = neg && acc ? -(int64_t)(acc - 1) - 1 : (int64_t)acc;
+    return 1;
+}

@@ -85,6 +85,12 @@ int llmgw_view_next(llmgw_view_iter *it, llmgw_json_view *item);
  * the locale cannot matter. Negative → 0, clamped to max (at most LLMGW_VIEW_COUNT_MAX). */
 int llmgw_view_count(llmgw_json_view v, int64_t max, int64_t *out);
 
+/* An integer exactly as jansson reads one (strtoll of a number without fraction or
+ * exponent), for callers that must refuse what a count would clamp: 1 and *out set when
+ * v is such a number within int64_t; 0 (out untouched) when v is anything else, a real
+ * included; -1 when it is an integer beyond int64_t, which json_loadb refuses. */
+int llmgw_view_integer(llmgw_json_view v, int64_t *out);
+
 /* Copies a string's decoded value (escapes and surrogate pairs → UTF-8) into dst of cap
  * bytes (cap >= 1), NUL-terminated, cut at cap - 1 bytes (mid-character if need be) and
  * at a decoded U+0000. Returns 1; 0 with dst untouched when v is not a string. */

@@ -1,7 +1,10 @@
 /* fuzz_auditd_decode.c — llmgw-auditd's record decoding (one NDJSON line from a client it
  * does not trust) and its encoding as a row of PostgreSQL binary values.
  *
- * Input: one line. Invariants: a refused line has a "field: why" reason; an accepted
+ * Input: one line. Invariants: auditd_decode, its jansson reader, and its view reader
+ * wherever that one decides, give the verdict, reason and fields of the jansson decoder
+ * auditd used before (auditd_decode_reference.h); a refused line has a "field: why"
+ * reason; an accepted
  * line encodes as exactly one row of 27 length-prefixed fields, and reading the row back
  * (lengths, big-endian numbers, then the text[] literal of roles) gives back every
  * string and role of the record, the timestamp and the numbers; the row turned into
@@ -12,6 +15,7 @@
 #include <inttypes.h>
 
 #include "auditd_decode.h"
+#include "auditd_decode_reference.h"
 #include "auditd_encode.h"
 
 #define PG_EPOCH_US 946684800000000LL
@@ -66,8 +70,8 @@ static void expect_int(field f, int width, int64_t want, int nullable, const cha
     FUZZ_CHECK(got == want, "%s: %" PRId64 " vs %" PRId64, name, got, want);
 }
 
-/* text[] literal {"a","b"} against the JSON array. */
-static void expect_roles(field f, json_t *roles)
+/* text[] literal {"a","b"} against the record's roles. */
+static void expect_roles(field f, const auditd_record *rec)
 {
     FUZZ_CHECK(f.len >= 2, "roles literal");
     char *lit = malloc((size_t)f.len + 1);
@@ -91,14 +95,13 @@ static void expect_roles(field f, json_t *roles)
         }
         p++;
         el[k] = '\0';
-        FUZZ_CHECK(roles && i < json_array_size(roles) &&
-                   !strcmp(el, json_string_value(json_array_get(roles, i))),
+        FUZZ_CHECK(i < rec->nroles && !strcmp(el, rec->roles[i]),
                    "role %zu came back as '%s'", i, el);
         free(el);
         i++;
     }
     FUZZ_CHECK(p[1] == '\0', "bytes after the roles literal");
-    FUZZ_CHECK(i == (roles ? json_array_size(roles) : 0), "role count");
+    FUZZ_CHECK(i == rec->nroles, "role count");
     free(lit);
 }
 
@@ -118,10 +121,43 @@ static void expect_columns(const abuf *row, const field *f)
     auditd_columns_free(&c);
 }
 
+typedef int (*decoder)(const char *, size_t, auditd_record *, char *, size_t);
+
+/* One decoder against the reference's answer; the view reader may decline. */
+static void same_as_reference(const char *line, size_t size, const char *who, decoder dec,
+                              int want_rc, const char *want_reason, const ref_record *want)
+{
+    auditd_record rec;
+    char reason[AUDITD_REASON_MAX] = "";
+    int rc = dec(line, size, &rec, reason, sizeof reason);
+    if (rc != AUDITD_DECODE_UNDECIDED || dec != auditd_decode_views) {
+        const char *what = ref_differs(want_rc, want_reason, want, rc, reason, &rec);
+        FUZZ_CHECK(!what, "%s differs from the reference in %s: %d \"%s\" vs %d \"%s\"",
+                   who, what, rc, reason, want_rc, want_reason);
+    } else {
+        FUZZ_CHECK(!rec.store && !rec.root && !rec.request_id, "undecided, yet kept something");
+    }
+    auditd_record_free(&rec);
+}
+
+static void differential(const char *line, size_t size)
+{
+    ref_record want;
+    char want_reason[AUDITD_REASON_MAX] = "";
+    int want_rc = ref_decode(line, size, &want, want_reason, sizeof want_reason);
+    same_as_reference(line, size, "auditd_decode", auditd_decode, want_rc, want_reason, &want);
+    same_as_reference(line, size, "the jansson reader", auditd_decode_jansson, want_rc,
+                      want_reason, &want);
+    same_as_reference(line, size, "the view reader", auditd_decode_views, want_rc,
+                      want_reason, &want);
+    ref_record_free(&want);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     auditd_record rec;
     char reason[AUDITD_REASON_MAX];
+    differential((const char *)data, size);
     reason[0] = '\0';
     if (auditd_decode((const char *)data, size, &rec, reason, sizeof reason) < 0) {
         FUZZ_CHECK(reason[0] && memchr(reason, '\0', sizeof reason), "no reason");
@@ -138,7 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     expect_text(f[2], rec.user, "user");
     expect_text(f[3], rec.email, "email");
     expect_text(f[4], rec.team, "team");
-    expect_roles(f[5], rec.roles);
+    expect_roles(f[5], &rec);
     expect_text(f[6], rec.provider, "provider");
     expect_text(f[7], rec.model, "model");
     expect_text(f[8], rec.endpoint, "endpoint");

@@ -145,9 +145,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(fabs(rec.cost_usd - want) <= 1e-9 * (want > 1 ? want : 1), "cost %.12f vs %.12f",
                    rec.cost_usd, want);
     }
-    FUZZ_CHECK((size_t)r.nroles == (rec.roles ? json_array_size(rec.roles) : 0), "roles");
+    FUZZ_CHECK((size_t)r.nroles == rec.nroles, "roles");
     for (int i = 0; i < r.nroles; i++)
-        same_str(json_string_value(json_array_get(rec.roles, (size_t)i)), r.roles[i], 64, "role");
+        same_str(rec.roles[i], r.roles[i], 64, "role");
     auditd_record_free(&rec);
 
     error_bodies(r.model ? r.model : "");

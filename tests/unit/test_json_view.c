@@ -229,6 +229,50 @@ static void test_counts(void **state)
     assert_int_equal(v, 100);
 }
 
+/* llmgw_view_integer against jansson's own reading of the same token. */
+static void test_integers(void **state)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        int64_t want;
+    } cases[] = {
+        {"0", 1, 0}, {"-0", 1, 0}, {"7", 1, 7}, {"-42", 1, -42},
+        {"999999999999999999", 1, 999999999999999999LL},
+        {"9223372036854775807", 1, INT64_MAX}, {"-9223372036854775808", 1, INT64_MIN},
+        {"9223372036854775808", -1, 0}, {"-9223372036854775809", -1, 0},
+        {"123456789012345678901234567890", -1, 0},
+        {"1.0", 0, 0}, {"2e3", 0, 0}, {"-0.0", 0, 0}, {"1E2", 0, 0},
+        {"99999999999999999999.5", 0, 0},     /* a real, however long its integer part */
+        {"\"5\"", 0, 0}, {"null", 0, 0}, {"true", 0, 0}, {"[1]", 0, 0}, {"", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t got = 12345;
+        int rc = llmgw_view_integer(root(cases[i].text), &got);
+        if (rc != cases[i].rc || (rc == 1 && got != cases[i].want))
+            fail_msg("%s: rc %d value %lld", cases[i].text, rc, (long long)got);
+        if (rc != 1)
+            assert_int_equal(got, 12345);       /* untouched */
+        /* jansson agrees: an integer when rc is 1, a real when 0, a refusal when -1 */
+        char doc[80];
+        json_error_t err;
+        snprintf(doc, sizeof doc, "[%s]", cases[i].text);
+        json_t *j = json_loads(doc, 0, &err);
+        json_t *x = json_array_get(j, 0);
+        if (rc == 1)
+            assert_true(json_is_integer(x) && json_integer_value(x) == got);
+        else if (rc == -1)
+            assert_null(j);
+        else if (x)
+            assert_false(json_is_integer(x));
+        json_decref(j);
+    }
+    /* the view's bounds, not a NUL, end the token */
+    int64_t v;
+    assert_int_equal(llmgw_view_integer(llmgw_view_at("[123,4]", 1, 2), &v), 1);
+    assert_int_equal(v, 12);
+}
+
 /* What the jansson-based code did with a number token: strtoll or strtod (in the C
  * locale), then truncation and the clamp. */
 static int64_t strtod_count(const char *s)
@@ -651,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_counts),
         cmocka_unit_test(test_counts_match_strtod),
+        cmocka_unit_test(test_integers),
         cmocka_unit_test(test_never_reads_outside),
         cmocka_unit_test(test_usage_bodies_match_reference),
         cmocka_unit_test(test_usage_corpus_matches_reference),
