@@ -138,6 +138,11 @@ typedef struct llmgw_req {
     /* identity (issue 4): LLMGWIdentity passthrough forwards the client's own key;
      * llmgw_inject_credential puts it where the provider expects its key */
     const char *passthrough_key;
+    /* the SHA-256 of the credential that identified the caller (gateway key, JWT or
+     * passthrough key, as presented in whichever header), when there was one: per=key
+     * limits count by it, whatever header carried it */
+    unsigned char credential_sha256[32];
+    int has_credential_sha256;
 } llmgw_req;
 
 /* mod_llmgw_config.c */

@@ -118,6 +118,8 @@ static int identify_by_key(llmgw_req *q, const llmgw_srv_conf *sc, const char *k
     q->user = k->user;
     q->email = k->email;
     q->team = k->team;
+    memcpy(q->credential_sha256, k->hash, sizeof q->credential_sha256);   /* sha256(key) */
+    q->has_credential_sha256 = 1;
     q->nroles = k->nroles;
     memcpy(q->roles, k->roles, sizeof(q->roles[0]) * (size_t)k->nroles);
     return apply_delegation(q, k);
@@ -156,8 +158,14 @@ static int identify_by_apache(llmgw_req *q, const llmgw_srv_conf *sc)
  * name for them that reveals nothing: the first 12 hex digits of the key's SHA-256. */
 static int identify_passthrough(llmgw_req *q, const char *key)
 {
-    char hex[65];
-    llmgw_sha256_hex(key, strlen(key), hex);
+    static const char digits[] = "0123456789abcdef";
+    char hex[13];
+    llmgw_sha256(key, strlen(key), q->credential_sha256);
+    q->has_credential_sha256 = 1;
+    for (int i = 0; i < 6; i++) {
+        hex[2 * i] = digits[q->credential_sha256[i] >> 4];
+        hex[2 * i + 1] = digits[q->credential_sha256[i] & 15];
+    }
     hex[12] = '\0';
     q->user = apr_pstrcat(q->r->pool, "key:", hex, NULL);
     q->email = q->team = NULL;

@@ -378,6 +378,8 @@ int llmgw_jwt_identify(llmgw_req *q, const char *tok)
     llmgw_caller_id id;
     llmgw_alloc a = {pool_alloc, q->r->pool};
     token_key(tok, len, key);
+    memcpy(q->credential_sha256, key, sizeof q->credential_sha256);   /* sha256(token) */
+    q->has_credential_sha256 = 1;
     llmgw_jwks *set = llmgw_jwks_source_acquire(jc->src, now, 0, &gen);
     if (llmgw_jwt_cache_get(jc->cache, key, gen, now, &a, &id) == 1) {
         llmgw_jwks_unref(set);

@@ -192,16 +192,18 @@ static void limits_child_init(apr_pool_t *pchild, server_rec *s)
 
 /* The credential the caller presented, as the identity step found it; only its hash
  * is ever used as a counter key. */
-static const char *presented_credential(llmgw_req *q)
+/* The first 128 bits of the credential's SHA-256 in hex: enough to keep keys apart,
+ * nothing a reader of the limit store could use. */
+static const char *key_principal(apr_pool_t *p, const unsigned char sha[32])
 {
-    static const char *const headers[] = {"x-api-key", "x-goog-api-key", "api-key"};
-    const char *v = apr_table_get(q->r->headers_in, "Authorization");
-    if (v && *v)
-        return v;
-    for (int i = 0; i < 3; i++)
-        if ((v = apr_table_get(q->r->headers_in, headers[i])) && *v)
-            return v;
-    return q->client_key;
+    static const char digits[] = "0123456789abcdef";
+    char *hex = apr_palloc(p, 33);
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = digits[sha[i] >> 4];
+        hex[2 * i + 1] = digits[sha[i] & 15];
+    }
+    hex[32] = '\0';
+    return hex;
 }
 
 const char *llmgw_limits_principal(llmgw_req *q, llmgw_rl_per per)
@@ -213,14 +215,12 @@ const char *llmgw_limits_principal(llmgw_req *q, llmgw_rl_per per)
         return q->team ? q->team : "";
     case LLMGW_RL_IP:
         return q->r->useragent_ip ? q->r->useragent_ip : "";
-    case LLMGW_RL_KEY: {
-        const char *cred = presented_credential(q);
-        char hex[65];
-        if (!cred)      /* identified without a key (Apache auth): the user stands in */
+    case LLMGW_RL_KEY:
+        /* the credential as identity read it, so the same key counts once whether it
+         * came as a Bearer token, in x-api-key, x-goog-api-key, api-key or ?key= */
+        if (!q->has_credential_sha256)   /* identified without one (Apache auth) */
             return apr_pstrcat(q->r->pool, "user:", q->user ? q->user : "", NULL);
-        llmgw_sha256_hex(cred, strlen(cred), hex);
-        return apr_pstrndup(q->r->pool, hex, 32);
-    }
+        return key_principal(q->r->pool, q->credential_sha256);
     case LLMGW_RL_GLOBAL:
     default:
         return "";

@@ -342,6 +342,23 @@ LLMGWRateLimit %s per=global requests=3 window=1d model=gpt-4o
     assert s == 429 and err["code"] == 429 and err["status"] == "RESOURCE_EXHAUSTED"
 
 
+def test_per_key_counts_a_key_once_whatever_header_carries_it(gateway, stack):
+    """The SDKs send a key as a Bearer token, in x-api-key, x-goog-api-key, api-key or
+    ?key=; a client switching between them must not get a fresh per=key allowance each
+    time."""
+    rule = uniq("perkey")
+    g = gateway(extra="LLMGWRateLimit %s per=key requests=3 window=1d\n" % rule)
+    k, url = stack.keys.bob, chat_url(g)
+    assert call(url, body=CHAT, key=k)[0] == 200                        # Authorization
+    assert call(url, body=CHAT, headers={"x-api-key": k})[0] == 200
+    assert call(url + "?key=" + k, body=CHAT)[0] == 200
+    for h in ({"api-key": k}, {"x-goog-api-key": k}, {"Authorization": "Bearer  " + k}):
+        s, _, body = call(url, body=CHAT, headers=h)
+        assert s == 429 and rule in error_message(body), h
+    # another key has its own allowance
+    assert call(url, body=CHAT, key=stack.keys.alice)[0] == 200
+
+
 def test_our_headers_replace_the_providers(gateway, stack):
     """The provider's x-ratelimit-* describe the gateway's upstream account; a client
     behind a rule sees the rule's figures, once."""
