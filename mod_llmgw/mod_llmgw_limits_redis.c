@@ -11,6 +11,7 @@
  * second (failure= decides meanwhile) instead of making every request wait for a
  * timeout. Keys expire a minute after their window ends. */
 #include "mod_llmgw_limits.h"
+#include "llmgw_text.h"
 
 #include "ap_mpm.h"
 #include "apr_reslist.h"
@@ -198,10 +199,17 @@ static int64_t reply_int(const redisReply *e)
     return 0;
 }
 
+/* A script argument: digits by hand, not a vformatter call per rule and request. */
+static const char *int_text(apr_pool_t *p, int64_t v)
+{
+    char d[24], *e = d + sizeof d, *s = llmgw_dec_back(e, v);
+    return apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+}
+
 static const char *ttl_text(apr_pool_t *p, const llmgw_limit_hit *h, int64_t now)
 {
     int64_t ttl = h->w.end - now + KEY_TTL_SLACK;
-    return apr_psprintf(p, "%" APR_INT64_T_FMT, (apr_int64_t)(ttl > 0 ? ttl : 1));
+    return int_text(p, ttl > 0 ? ttl : 1);
 }
 
 /* A reply we cannot use: logged, and the decision goes to failure=. */
@@ -222,8 +230,7 @@ llmgw_store_rc llmgw_redis_check(request_rec *r, llmgw_limit_hit *hits, int n, i
     for (int i = 0; i < n; i++) {
         keys[i] = hits[i].key;
         args[3 * i] = hits[i].lr->rule.kind == LLMGW_RL_REQUESTS ? "1" : "0";
-        args[3 * i + 1] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
-                                       (apr_int64_t)hits[i].lr->rule.limit);
+        args[3 * i + 1] = int_text(r->pool, hits[i].lr->rule.limit);
         args[3 * i + 2] = ttl_text(r->pool, &hits[i], now);
     }
     redisContext *c = conn_get();
@@ -261,7 +268,7 @@ llmgw_store_rc llmgw_redis_charge(request_rec *r, llmgw_limit_hit *hits, int n,
         if (now >= hits[i].w.end)       /* the response ended in a later window */
             llmgw_limits_hit_init(&hits[i], hits[i].lr, hits[i].principal, now, r->pool);
         keys[m] = hits[i].key;
-        args[2 * m] = apr_psprintf(r->pool, "%" APR_INT64_T_FMT, (apr_int64_t)amounts[i]);
+        args[2 * m] = int_text(r->pool, amounts[i]);
         args[2 * m + 1] = ttl_text(r->pool, &hits[i], now);
         m++;
     }
