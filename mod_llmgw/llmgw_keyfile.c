@@ -2,6 +2,7 @@
  * The index is keyed by the digest, so a lookup costs one SHA-256 and one probe; the
  * final comparison is CRYPTO_memcmp so timing says nothing about how close a guess was. */
 #include "llmgw_keyfile.h"
+#include "llmgw_text.h"
 
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -32,14 +33,9 @@ void llmgw_sha256(const void *data, size_t len, unsigned char out[32])
 
 void llmgw_sha256_hex(const void *data, size_t len, char out[65])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char d[32];
     sha256(data, len, d);
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[64] = '\0';
+    llmgw_hex(d, sizeof d, out);
 }
 
 static char *dup_n(const llmgw_alloc *a, const char *s, size_t n)

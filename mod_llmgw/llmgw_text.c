@@ -25,6 +25,16 @@ char *llmgw_dec_back(char *end, int64_t v)
     return end;
 }
 
+void llmgw_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 int64_t llmgw_floordiv(int64_t a, int64_t b)
 {
     int64_t q = a / b;

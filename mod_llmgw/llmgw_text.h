@@ -1,15 +1,19 @@
-/* llmgw_text.h — decimal and calendar arithmetic for the texts written on every
- * request (audit record timestamps, costs, token counts, rate-limit keys and headers):
- * digits by hand and UTC dates by 400-year era arithmetic, with no vsnprintf and no
- * gmtime_r (which takes glibc's time-zone lock). Part of libllmgw. */
+/* llmgw_text.h — decimal, hex and calendar arithmetic for the texts written on every
+ * request (audit record timestamps, costs, token counts, request ids, rate-limit keys
+ * and headers): digits by hand and UTC dates by 400-year era arithmetic, with no
+ * vsnprintf and no gmtime_r (which takes glibc's time-zone lock). Part of libllmgw. */
 #ifndef LLMGW_TEXT_H
 #define LLMGW_TEXT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Writes v's decimal digits (a '-' first when negative; INT64_MIN too) backwards so
  * they end just before end (room for 20 bytes); returns the first character. */
 char *llmgw_dec_back(char *end, int64_t v);
+
+/* Writes the n bytes at in as 2n lowercase hex digits and a NUL at out (2n + 1 bytes). */
+void llmgw_hex(const unsigned char *in, size_t n, char *out);
 
 /* a / b rounded towards minus infinity (b != 0). */
 int64_t llmgw_floordiv(int64_t a, int64_t b);

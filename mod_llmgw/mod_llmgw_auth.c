@@ -13,6 +13,7 @@
 
 #include "apr_strings.h"
 #include "llmgw_ct.h"
+#include "llmgw_text.h"
 
 #include <openssl/crypto.h>
 
@@ -158,15 +159,10 @@ static int identify_by_apache(llmgw_req *q, const llmgw_srv_conf *sc)
  * name for them that reveals nothing: the first 12 hex digits of the key's SHA-256. */
 static int identify_passthrough(llmgw_req *q, const char *key)
 {
-    static const char digits[] = "0123456789abcdef";
     char hex[13];
     llmgw_sha256(key, strlen(key), q->credential_sha256);
     q->has_credential_sha256 = 1;
-    for (int i = 0; i < 6; i++) {
-        hex[2 * i] = digits[q->credential_sha256[i] >> 4];
-        hex[2 * i + 1] = digits[q->credential_sha256[i] & 15];
-    }
-    hex[12] = '\0';
+    llmgw_hex(q->credential_sha256, 6, hex);
     q->user = apr_pstrcat(q->r->pool, "key:", hex, NULL);
     q->email = q->team = NULL;
     q->nroles = 0;

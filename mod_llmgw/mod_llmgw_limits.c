@@ -12,6 +12,7 @@
  * complete, so they overshoot by at most what the requests in flight at the moment
  * the limit is crossed consume. */
 #include "mod_llmgw_limits.h"
+#include "llmgw_text.h"
 
 #include "http_core.h"
 #include "http_protocol.h"
@@ -196,13 +197,8 @@ static void limits_child_init(apr_pool_t *pchild, server_rec *s)
  * nothing a reader of the limit store could use. */
 static const char *key_principal(apr_pool_t *p, const unsigned char sha[32])
 {
-    static const char digits[] = "0123456789abcdef";
     char *hex = apr_palloc(p, 33);
-    for (int i = 0; i < 16; i++) {
-        hex[2 * i] = digits[sha[i] >> 4];
-        hex[2 * i + 1] = digits[sha[i] & 15];
-    }
-    hex[32] = '\0';
+    llmgw_hex(sha, 16, hex);
     return hex;
 }
 

@@ -70,13 +70,8 @@ static void sha1_hex(const char *s, char out[41])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    static const char hex[] = "0123456789abcdef";
     EVP_Digest(s, strlen(s), md, &n, EVP_sha1(), NULL);
-    for (unsigned int i = 0; i < n && i < 20; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[40] = '\0';
+    llmgw_hex(md, n < 20 ? n : 20, out);
 }
 
 static int simple_command_ok(redisContext *c, int argc, const char **argv)

@@ -9,6 +9,8 @@
 #include "apr_strings.h"
 #include "util_filter.h"
 
+#include "llmgw_text.h"
+
 #include <unistd.h>
 
 #define ERROR_FILTER "LLMGW_ERROR"
@@ -19,28 +21,24 @@ static apr_uint64_t id_counter;
 void llmgw_reply_child_init(apr_pool_t *p)
 {
     unsigned char rnd[8];
-    static const char hex[] = "0123456789abcdef";
     if (apr_generate_random_bytes(rnd, sizeof rnd) != APR_SUCCESS) {
         apr_uint64_t v = (apr_uint64_t)apr_time_now() ^ ((apr_uint64_t)getpid() << 40);
         memcpy(rnd, &v, sizeof rnd);
     }
-    for (int i = 0; i < 8; i++) {
-        id_prefix[2 * i] = hex[rnd[i] >> 4];
-        id_prefix[2 * i + 1] = hex[rnd[i] & 15];
-    }
+    llmgw_hex(rnd, sizeof rnd, id_prefix);
 }
 
 /* Unique without coordination: a random per-child prefix and a per-child counter.
  * A client-supplied id is never used, since records are deduplicated by this id. */
 const char *llmgw_new_request_id(request_rec *r)
 {
-    static const char hex[] = "0123456789abcdef";
     apr_uint64_t n = __atomic_add_fetch(&id_counter, 1, __ATOMIC_RELAXED);
+    unsigned char be[8];
     char *id = apr_palloc(r->pool, 33);
+    for (int i = 7; i >= 0; i--, n >>= 8)       /* every request: no vformatter */
+        be[i] = (unsigned char)n;
     memcpy(id, id_prefix, 16);
-    for (int i = 31; i >= 16; i--, n >>= 4)      /* every request: no vformatter */
-        id[i] = hex[n & 15];
-    id[32] = '\0';
+    llmgw_hex(be, sizeof be, id + 16);
     return id;
 }
 
