@@ -191,8 +191,6 @@ static void limits_child_init(apr_pool_t *pchild, server_rec *s)
 
 /* --- who a rule counts ------------------------------------------------------------ */
 
-/* The credential the caller presented, as the identity step found it; only its hash
- * is ever used as a counter key. */
 /* The first 128 bits of the credential's SHA-256 in hex: enough to keep keys apart,
  * nothing a reader of the limit store could use. */
 static const char *key_principal(apr_pool_t *p, const unsigned char sha[32])
