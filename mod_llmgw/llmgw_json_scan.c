@@ -87,11 +87,11 @@ static const unsigned char *plain_run(const unsigned char *p, const unsigned cha
  * their last, NULL when malformed: the scan's position then lives in a register
  * rather than in a struct whose address every token function would take. */
 
-/* A string token (p at the opening quote). *escaped: it holds a backslash. */
-static const unsigned char *string_token(const unsigned char *p, const unsigned char *e,
-                                         int *escaped)
+/* The body of a string token from p, a byte inside it after which nothing was left to
+ * check, to past its closing quote. *escaped: it holds a backslash. */
+static const unsigned char *string_rest(const unsigned char *p, const unsigned char *e,
+                                        int *escaped)
 {
-    p++;
     *escaped = 0;
     while (p < e) {
         p = plain_run(p, e);
@@ -129,6 +129,34 @@ static const unsigned char *string_token(const unsigned char *p, const unsigned 
         }
     }
     return NULL;
+}
+
+/* A string token (p at its opening quote): past it, NULL when malformed. *escaped: it
+ * holds a backslash. Most names and short values end within the first 16 bytes of
+ * their body with nothing to check before the quote: one block settles those. */
+static inline const unsigned char *string_token(const unsigned char *p, const unsigned char *e,
+                                                int *escaped)
+{
+    p++;
+#ifdef __SSE2__
+    if (e - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                   _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (!mask) {
+            p += 16;                    /* plain so far: the rest from there */
+        } else {
+            p += __builtin_ctz(mask);
+            if (*p == '"') {
+                *escaped = 0;
+                return p + 1;
+            }
+        }
+    }
+#endif
+    return string_rest(p, e, escaped);
 }
 
 /* A number token. jansson refuses integers strtoll cannot hold and reals strtod
@@ -200,22 +228,31 @@ static const unsigned char *skip_ungot_nul(const unsigned char *p, const unsigne
     return p;
 }
 
-/* Names measured once per scan, not per root member: enough for auditd's 27 record
- * fields, whose lookup runs for every member of every line. */
-#define NAMES_MEASURED 32
+#define UNTRACKED (-2)          /* an object no wanted member lives in */
 
-/* Which of names a root member name is; -1 for none. Names of one length differ mostly
- * in their first byte, which is compared before memcmp is called. */
-static int wanted(const unsigned char *key, size_t len, const char *const *names,
-                  const size_t *lens, size_t n)
+/* Which wanted member of the object that wanted member parent's value is (or the
+ * root's) the name is: -1 for none. Siblings of one length differ mostly in their
+ * first byte, compared before memcmp is called. */
+static int wanted(const unsigned char *key, size_t len, int parent, const llmgw_json_paths *ps)
 {
-    for (size_t i = 0; i < n; i++) {
-        size_t l = i < NAMES_MEASURED ? lens[i] : strlen(names[i]);
-        if (l == len && (!len || (key[0] == (unsigned char)names[i][0] &&
-                                  !memcmp(names[i], key, len))))
-            return (int)i;
-    }
+    for (int i = ps->first[parent + 1]; i >= 0; i = ps->w[i].next)
+        if (ps->w[i].len == len && (!len || (key[0] == (unsigned char)ps->w[i].name[0] &&
+                                             !memcmp(ps->w[i].name, key, len))))
+            return i;
     return -1;
+}
+
+/* A wanted member begins again (a repeated name: jansson keeps the last): what was
+ * found inside its earlier value is forgotten. Paths come after their parents. */
+static void forget_below(int i, const llmgw_json_paths *ps, llmgw_json_span *spans)
+{
+    for (size_t j = (size_t)i + 1; j < ps->n; j++) {
+        int a = ps->w[j].parent;
+        while (a > i)
+            a = ps->w[a].parent;
+        if (a == i)
+            spans[j].off = spans[j].len = 0;
+    }
 }
 
 /* Repeated-key detection (LLMGW_JSON_UNIQUE_KEYS): the names of every open object on
@@ -277,21 +314,40 @@ static int uniq_add(uniq *u, int level, const unsigned char *base, const unsigne
     return 1;
 }
 
-llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
-                                   const char *const *names, size_t nnames,
-                                   llmgw_json_span *spans)
+/* An integer of under 19 digits (p at its first digit) that nothing jansson reads
+ * specially follows: past it, or NULL when number_token must judge it. Token counts,
+ * indexes and timestamps are all of this kind. */
+static inline const unsigned char *plain_integer(const unsigned char *p, const unsigned char *e)
 {
-    return llmgw_json_scan_flags(s, n, max_depth, 0, names, nnames, spans);
+    const unsigned char *q = p + 1;
+    if (*p != '0')
+        while (q < e && is_digit(*q))
+            q++;
+    if (q == e || q - p >= 19)
+        return NULL;
+    unsigned char c = *q;
+    if (is_digit(c) || c == '.' || c == 'e' || c == 'E' || c == '\0')
+        return NULL;
+    return q;
 }
 
-llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
-                                         unsigned flags, const char *const *names,
-                                         size_t nnames, llmgw_json_span *spans)
+/* The scan. Wanted members are found on the way: want[d] is the wanted member whose
+ * value is being read at level d, node[d] the wanted member whose object is open at
+ * level d (LLMGW_JSON_ROOT for the root object); both are read only where the bit d of
+ * wanting and of tracked says they are set, so nothing needs clearing per scan. */
+static llmgw_json_verdict scan(const char *s, size_t n, int max_depth, unsigned flags,
+                               const llmgw_json_paths *ps, llmgw_json_span *spans)
 {
-    uint64_t is_obj[JANSSON_MAX_DEPTH / 64] = {0};   /* bit d: level d+1 is an object */
-    const unsigned char *base = (const unsigned char *)s, *vstart = NULL;
+    const struct llmgw_json_want *w = ps->w;
+    size_t nw = ps->n;
+    unsigned char closer[JANSSON_MAX_DEPTH];     /* '}' or ']' of each open level */
+    int node[LLMGW_JSON_PATH_DEPTH + 2], want[LLMGW_JSON_PATH_DEPTH + 2];
+    const unsigned char *vstart[LLMGW_JSON_PATH_DEPTH + 2];
+    const unsigned char *base = (const unsigned char *)s;
     const unsigned char *p = base, *e = base + n;
-    int depth = 0, want = -1, root_obj = 0, undecided = 0;
+    int depth = 0, undecided = 0, escaped;
+    unsigned wanting = 0, tracked = 0;  /* bit d: want[d] >= 0; node[d] != UNTRACKED */
+    unsigned char c;
     uniq u;
     u.top = 0;
     u.on = (flags & LLMGW_JSON_UNIQUE_KEYS) != 0;
@@ -299,118 +355,200 @@ llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
         return LLMGW_JSON_UNDECIDED;
     if (max_depth > JANSSON_MAX_DEPTH)
         max_depth = JANSSON_MAX_DEPTH;
-    size_t lens[NAMES_MEASURED];
-    for (size_t i = 0; i < nnames; i++) {
+    uint64_t len_bits = ps->len_bits;
+    for (size_t i = 0; i < nw; i++)
         spans[i].off = spans[i].len = 0;
-        if (i < NAMES_MEASURED)
-            lens[i] = strlen(names[i]);
-    }
     if (!s)
         return LLMGW_JSON_INVALID;
     skip_ws(&p, e);
     if (p == e || (*p != '{' && *p != '['))
         return LLMGW_JSON_INVALID;
-    root_obj = *p == '{';
     /* Three states as labels — a value, what follows a value, a member name — so a
-     * member costs one pass through them, not a trip round a dispatch loop per token. */
+     * member costs one pass through them, not a trip round a dispatch loop per token.
+     * Each state looks at its byte first and skips whitespace only when it finds some:
+     * bodies on the wire are mostly compact. */
 value:
-    skip_ws(&p, e);
     if (p == e)
         return LLMGW_JSON_INVALID;
-    if (depth == 1 && want >= 0)
-        vstart = p;
-    if (*p == '{' || *p == '[') {
-        int obj = *p == '{';
+    if ((c = *p) <= ' ') {
+        skip_ws(&p, e);
+        if (p == e)
+            return LLMGW_JSON_INVALID;
+        c = *p;
+    }
+    if (c == '"') {
+        if (!(p = string_token(p, e, &escaped)))
+            return LLMGW_JSON_INVALID;
+        goto after;
+    }
+    if (c == '{' || c == '[') {
         if (depth >= max_depth)
             return LLMGW_JSON_INVALID;
-        if (obj) {
-            is_obj[depth / 64] |= (uint64_t)1 << (depth % 64);
+        closer[depth] = (unsigned char)(c + 2);  /* '{' + 2 is '}', '[' + 2 is ']' */
+        if (c == '{')
             uniq_open(&u, depth, &undecided);
-        } else {
-            is_obj[depth / 64] &= ~((uint64_t)1 << (depth % 64));
+        if (depth < LLMGW_JSON_PATH_DEPTH) {
+            int m = !depth ? LLMGW_JSON_ROOT                /* whose value this is */
+                  : wanting >> depth & 1 ? want[depth] : -1;
+            int look = c == '{' && (depth ? m >= 0 && w[m].has_children : nw > 0);
+            node[depth + 1] = look ? m : UNTRACKED;
+            tracked = look ? tracked | 1u << (depth + 1) : tracked & ~(1u << (depth + 1));
         }
         depth++;
         p++;
         skip_ws(&p, e);
         if (p == e)
             return LLMGW_JSON_INVALID;
-        if (*p != (obj ? '}' : ']')) {
-            if (obj)
+        if (*p != closer[depth - 1]) {
+            if (c == '{')
                 goto key;
             goto value;
         }
         depth--;                        /* {} or [] */
-        if (obj)
+        if (c == '{')
             uniq_close(&u, depth);
         p++;
         goto after;
     }
-    {
-        int escaped;
-        if (*p == '"') {
-            p = string_token(p, e, &escaped);
-        } else if (*p == '-' || is_digit(*p)) {
-            p = number_token(p, e, &undecided);
-            p = p ? skip_ungot_nul(p, e, &undecided) : NULL;
-        } else {
-            p = literal_token(p, e);
-            p = p ? skip_ungot_nul(p, e, &undecided) : NULL;
+    if (is_digit(c)) {
+        const unsigned char *q = plain_integer(p, e);
+        if (q) {
+            p = q;
+            goto after;
         }
-        if (!p)
-            return LLMGW_JSON_INVALID;
     }
+    p = c == '-' || is_digit(c) ? number_token(p, e, &undecided) : literal_token(p, e);
+    if (!p)
+        return LLMGW_JSON_INVALID;
+    p = skip_ungot_nul(p, e, &undecided);
 after:
-    if (depth == 1 && want >= 0 && root_obj) {
-        spans[want].off = (size_t)(vstart - base);
-        spans[want].len = (size_t)(p - vstart);
-        want = -1;
+    if (depth <= LLMGW_JSON_PATH_DEPTH && (wanting >> depth & 1)) {
+        spans[want[depth]].off = (size_t)(vstart[depth] - base);
+        spans[want[depth]].len = (size_t)(p - vstart[depth]);
+        wanting &= ~(1u << depth);
     }
-    skip_ws(&p, e);
-    if (depth == 0)
+    if (depth == 0) {
+        skip_ws(&p, e);
         return p != e ? LLMGW_JSON_INVALID
                       : undecided ? LLMGW_JSON_UNDECIDED : LLMGW_JSON_VALID;
+    }
     if (p == e)
         return LLMGW_JSON_INVALID;
-    {
-        int obj = (int)(is_obj[(depth - 1) / 64] >> ((depth - 1) % 64) & 1);
-        if (*p == ',') {
-            p++;
-            if (obj)
-                goto key;
-            goto value;
-        }
-        if (*p != (obj ? '}' : ']'))
+    if ((c = *p) <= ' ') {
+        skip_ws(&p, e);
+        if (p == e)
             return LLMGW_JSON_INVALID;
-        depth--;
-        if (obj)
-            uniq_close(&u, depth);
-        p++;
-        goto after;
+        c = *p;
     }
+    if (c == ',') {
+        p++;
+        if (closer[depth - 1] == '}')
+            goto key;
+        goto value;
+    }
+    if (c != closer[depth - 1])
+        return LLMGW_JSON_INVALID;
+    depth--;
+    if (c == '}')
+        uniq_close(&u, depth);
+    p++;
+    goto after;
 key:
     skip_ws(&p, e);
     if (p == e || *p != '"')
         return LLMGW_JSON_INVALID;
     {
-        int escaped;
         const unsigned char *k = p + 1;
         if (!(p = string_token(p, e, &escaped)))
             return LLMGW_JSON_INVALID;
         size_t klen = (size_t)(p - 1 - k);
         if (!uniq_add(&u, depth - 1, base, k, klen, escaped, &undecided))
             return LLMGW_JSON_INVALID;
-        if (depth == 1 && nnames) {
-            if (escaped)
+        if (depth <= LLMGW_JSON_PATH_DEPTH && (tracked >> depth & 1)) {
+            if (escaped) {
                 undecided = 1;          /* it might spell a wanted name */
-            else
-                want = wanted(k, klen, names, lens, nnames);
+            } else if (len_bits >> (klen % 64) & 1) {
+                int i = wanted(k, klen, node[depth], ps);
+                if (i >= 0) {
+                    if (w[i].has_children && spans[i].len)   /* a repeat */
+                        forget_below(i, ps, spans);
+                    want[depth] = i;
+                    wanting |= 1u << depth;
+                }
+            }
         }
     }
-    skip_ws(&p, e);
-    if (p == e || *p != ':')
+    if (p == e)
         return LLMGW_JSON_INVALID;
+    if (*p != ':') {
+        skip_ws(&p, e);
+        if (p == e || *p != ':')
+            return LLMGW_JSON_INVALID;
+    }
     p++;
+    skip_ws(&p, e);
+    if (depth <= LLMGW_JSON_PATH_DEPTH && (wanting >> depth & 1))
+        vstart[depth] = p;
     goto value;
+}
+
+/* The wanted members as the scan reads them: lengths, and each object's members linked
+ * in a list. -1 when there are too many, or a parent does not come before its child. */
+static int prepare(const llmgw_json_path *paths, const char *const *names, size_t n,
+                   llmgw_json_paths *ps)
+{
+    if (n > LLMGW_JSON_PATHS_MAX)
+        return -1;
+    ps->n = n;
+    ps->len_bits = 0;
+    for (size_t i = 0; i <= n; i++)
+        ps->first[i] = -1;
+    for (size_t i = 0; i < n; i++) {
+        struct llmgw_json_want *w = &ps->w[i];
+        w->name = paths ? paths[i].name : names[i];
+        w->len = paths && paths[i].len ? paths[i].len : strlen(w->name);
+        w->parent = paths ? paths[i].parent : LLMGW_JSON_ROOT;
+        w->has_children = 0;
+        if (w->parent >= (int)i || w->parent < LLMGW_JSON_ROOT)
+            return -1;
+        if (w->parent >= 0)
+            ps->w[w->parent].has_children = 1;
+        ps->len_bits |= (uint64_t)1 << (w->len % 64);
+    }
+    for (size_t i = n; i-- > 0;) {     /* each list in the order given */
+        ps->w[i].next = ps->first[ps->w[i].parent + 1];
+        ps->first[ps->w[i].parent + 1] = (int)i;
+    }
+    return 0;
+}
+
+int llmgw_json_paths_init(llmgw_json_paths *ps, const llmgw_json_path *paths, size_t n)
+{
+    return prepare(paths, NULL, n, ps);
+}
+
+llmgw_json_verdict llmgw_json_scan_paths(const char *s, size_t n, int max_depth,
+                                         unsigned flags, const llmgw_json_paths *ps,
+                                         llmgw_json_span *spans)
+{
+    return scan(s, n, max_depth, flags, ps, spans);
+}
+
+llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
+                                         unsigned flags, const char *const *names,
+                                         size_t nnames, llmgw_json_span *spans)
+{
+    llmgw_json_paths ps;
+    if (prepare(NULL, names, nnames, &ps) < 0)
+        return LLMGW_JSON_UNDECIDED;
+    return scan(s, n, max_depth, flags, &ps, spans);
+}
+
+llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
+                                   const char *const *names, size_t nnames,
+                                   llmgw_json_span *spans)
+{
+    return llmgw_json_scan_flags(s, n, max_depth, 0, names, nnames, spans);
 }
 
 /* ---- building ------------------------------------------------------------------ */

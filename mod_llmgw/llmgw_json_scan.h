@@ -9,6 +9,7 @@
 #define LLMGW_JSON_SCAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -30,7 +31,8 @@ typedef enum {
  * surrogate pairs as jansson checks them, no NUL, nothing after the value, arrays
  * and objects nested at most max_depth deep. When the root is an object, spans[i]
  * is set for the root member named names[i] (the last one when a name repeats, as
- * jansson keeps the last). Iterative: hostile nesting costs no stack. */
+ * jansson keeps the last); at most LLMGW_JSON_PATHS_MAX names (more: UNDECIDED).
+ * Iterative: hostile nesting costs no stack. */
 llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
                                    const char *const *names, size_t nnames,
                                    llmgw_json_span *spans);
@@ -43,6 +45,49 @@ llmgw_json_verdict llmgw_json_scan(const char *s, size_t n, int max_depth,
 llmgw_json_verdict llmgw_json_scan_flags(const char *s, size_t n, int max_depth,
                                          unsigned flags, const char *const *names,
                                          size_t nnames, llmgw_json_span *spans);
+
+/* A member wanted below the root: its name (len 0: measured with strlen), and the
+ * index of the wanted member whose object value holds it (LLMGW_JSON_ROOT: the root
+ * object). A path comes after its parent; paths reach LLMGW_JSON_PATH_DEPTH levels
+ * (root members are level 1), and one scan takes up to LLMGW_JSON_PATHS_MAX of them
+ * (or of names). */
+#define LLMGW_JSON_ROOT (-1)
+#define LLMGW_JSON_PATH_DEPTH 4
+#define LLMGW_JSON_PATHS_MAX 64
+typedef struct {
+    const char *name;
+    size_t len;
+    int parent;
+} llmgw_json_path;
+
+#define LLMGW_JSON_PATH(lit, parent) {"" lit, sizeof(lit) - 1, (parent)}
+
+/* Paths prepared once for every scan that wants them (each object's wanted members in
+ * a list, names measured). Read-only after llmgw_json_paths_init, which returns -1 for
+ * more than LLMGW_JSON_PATHS_MAX paths or a parent that does not come before its
+ * child. */
+typedef struct {
+    struct llmgw_json_want {
+        const char *name;
+        size_t len;
+        int parent, next, has_children;
+    } w[LLMGW_JSON_PATHS_MAX];
+    int first[LLMGW_JSON_PATHS_MAX + 1];    /* [parent + 1]: its first wanted member */
+    size_t n;
+    uint64_t len_bits;
+} llmgw_json_paths;
+
+int llmgw_json_paths_init(llmgw_json_paths *ps, const llmgw_json_path *paths, size_t n);
+
+/* llmgw_json_scan_flags finding members at any of those levels: spans[i] is the value
+ * of path i in the value of its parent, when that is an object (the last one when a
+ * name repeats; a repeated parent's earlier members are forgotten, as jansson keeps the
+ * last). A member with an escaped name in an object a path looks into makes the text
+ * UNDECIDED. Usage accounting reads numbers two and three levels down in every
+ * response body; finding them here saves walking those objects again. */
+llmgw_json_verdict llmgw_json_scan_paths(const char *s, size_t n, int max_depth,
+                                         unsigned flags, const llmgw_json_paths *ps,
+                                         llmgw_json_span *spans);
 
 /* The jansson value of a span that llmgw_json_scan judged part of a VALID text
  * (json_equal to json_loadb(s, n, JSON_DECODE_ANY | flags)). flags: 0 or

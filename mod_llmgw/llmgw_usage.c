@@ -10,6 +10,7 @@
 #include "llmgw_json_view.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +96,47 @@ static void parsed_free(parsed *ps)
     free(ps->copy);     /* json_dumps' buffer: free(), as jansson documents */
 }
 
+/* The views of paths (llmgw_json_scan_paths) in the value root of a judged text, one
+ * lookup each: for the texts only jansson could judge. */
+static void view_paths(jv root, const llmgw_json_path *paths, size_t k, jv *out)
+{
+    for (size_t i = 0; i < k; i++) {
+        vname nm = {paths[i].name, paths[i].len};
+        out[i] = llmgw_view_get(paths[i].parent < 0 ? root : out[paths[i].parent], nm);
+    }
+}
+
+/* parse for members below the root: the one scan that judges the text finds them all,
+ * so no object is walked twice. out[i] is the view of paths[i]; on 0 the caller
+ * releases *copy with free(). */
+static int parse_paths(const char *s, size_t n, const llmgw_json_path *paths,
+                       const llmgw_json_paths *ps, jv *out, char **copy)
+{
+    llmgw_json_span sp[LLMGW_JSON_PATHS_MAX];
+    json_error_t err;
+    size_t k = ps->n;
+    *copy = NULL;
+    switch (llmgw_json_scan_paths(s, n, USAGE_MAX_DEPTH, 0, ps, sp)) {
+    case LLMGW_JSON_VALID:
+        for (size_t i = 0; i < k; i++)      /* spans hold no whitespace to trim */
+            out[i] = (jv){s + sp[i].off, sp[i].len};
+        return 0;
+    case LLMGW_JSON_UNDECIDED: {
+        json_t *root = json_loadb(s, n, 0, &err);
+        if (!root)
+            return -1;
+        *copy = json_dumps(root, JSON_COMPACT);
+        json_decref(root);
+        if (!*copy)
+            return -1;
+        view_paths(llmgw_view_of(*copy, strlen(*copy)), paths, k, out);
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
 /* ---- reading values ------------------------------------------------------------------ */
 
 static int is_object(jv v)
@@ -117,11 +159,6 @@ static int64_t tok(jv v)
     return n;
 }
 
-/* obj.key, 0 when any part is missing. */
-static int64_t tok_in(jv obj, vname key)
-{
-    return tok(llmgw_view_get(obj, key));
-}
 
 static int64_t clamp_tokens(int64_t v)
 {
@@ -145,42 +182,62 @@ static void take_ids(jv model, jv id, llmgw_usage *u)
 #define AS_STR(lit) lit,
 #define AS_NAME(lit) LLMGW_VIEW_NAME(lit),
 
-/* The members of a message: OpenAI bodies and chunks, the "response" of a Responses
- * stream event (its first three), Anthropic messages (the first three). */
-#define MSG_LIST(X) X("usage") X("model") X("id") X("response")
+/* The members of an Anthropic message (a whole body, message_start's "message"). */
+#define MSG_LIST(X) X("usage") X("model") X("id")
 static const char *const MSG[] = {MSG_LIST(AS_STR)};
 static const vname MSG_NAMES[] = {MSG_LIST(AS_NAME)};
-enum { M_USAGE, M_MODEL, M_ID, M_RESPONSE, M_N };
-#define M_OWN M_RESPONSE    /* how many are a message's own: usage, model, id */
+enum { M_USAGE, M_MODEL, M_ID, M_N };
 
 /* ---- OpenAI wire (openai, azure, openai-compatible) -------------------------- */
 
-static const vname OPENAI_USAGE[] = {
-    LLMGW_VIEW_NAME("input_tokens"), LLMGW_VIEW_NAME("output_tokens"),
-    LLMGW_VIEW_NAME("input_tokens_details"), LLMGW_VIEW_NAME("output_tokens_details"),
-    LLMGW_VIEW_NAME("prompt_tokens"), LLMGW_VIEW_NAME("completion_tokens"),
-    LLMGW_VIEW_NAME("total_tokens"), LLMGW_VIEW_NAME("prompt_tokens_details"),
-    LLMGW_VIEW_NAME("completion_tokens_details")};
-enum { OU_IN, OU_OUT, OU_IN_D, OU_OUT_D, OU_PROMPT, OU_COMPL, OU_TOTAL, OU_PROMPT_D,
-       OU_COMPL_D, OU_N };
+/* What accounting reads of an OpenAI message — a body, a chat chunk, or the "response"
+ * of a Responses stream event: chat completions name the counts prompt/completion,
+ * Responses and embeddings input/output. Indexes relative to the message. */
+enum { O_USAGE, O_MODEL, O_ID, O_PROMPT, O_COMPL, O_TOTAL, O_PROMPT_D, O_COMPL_D, O_IN, O_OUT,
+       O_IN_D, O_OUT_D, O_CACHED, O_REASONING, O_IN_CACHED, O_OUT_REASONING, O_N };
 
-/* Responses API names its fields input/output, chat and embeddings prompt/completion. */
-static void openai_usage(jv us, llmgw_usage *u)
+#define P LLMGW_JSON_PATH
+#define OPENAI_MESSAGE(b, parent)                                                          \
+    P("usage", parent), P("model", parent), P("id", parent),                              \
+    P("prompt_tokens", (b) + O_USAGE), P("completion_tokens", (b) + O_USAGE),             \
+    P("total_tokens", (b) + O_USAGE), P("prompt_tokens_details", (b) + O_USAGE),          \
+    P("completion_tokens_details", (b) + O_USAGE), P("input_tokens", (b) + O_USAGE),      \
+    P("output_tokens", (b) + O_USAGE), P("input_tokens_details", (b) + O_USAGE),          \
+    P("output_tokens_details", (b) + O_USAGE), P("cached_tokens", (b) + O_PROMPT_D),      \
+    P("reasoning_tokens", (b) + O_COMPL_D), P("cached_tokens", (b) + O_IN_D),             \
+    P("reasoning_tokens", (b) + O_OUT_D)
+
+/* The root's message, then "response" and the message in it. */
+enum { OP_RESPONSE = O_N, OP_INNER = O_N + 1, OP_N = 2 * O_N + 1 };
+static const llmgw_json_path OPENAI_PATHS[OP_N] = {
+    OPENAI_MESSAGE(0, LLMGW_JSON_ROOT), P("response", LLMGW_JSON_ROOT),
+    OPENAI_MESSAGE(OP_INNER, OP_RESPONSE)};
+#undef P
+
+/* Prepared once per process, read-only after. */
+static llmgw_json_paths openai_paths;
+static pthread_once_t openai_paths_once = PTHREAD_ONCE_INIT;
+
+static void prepare_openai_paths(void)
 {
-    jv f[OU_N];
-    llmgw_view_members(us, OPENAI_USAGE, OU_N, f);
-    if (llmgw_view_present(f[OU_IN]) || llmgw_view_present(f[OU_OUT])) {
-        u->prompt = tok(f[OU_IN]);
-        u->completion = tok(f[OU_OUT]);
-        u->cached = tok_in(f[OU_IN_D], NAME("cached_tokens"));
-        u->reasoning = tok_in(f[OU_OUT_D], NAME("reasoning_tokens"));
+    if (llmgw_json_paths_init(&openai_paths, OPENAI_PATHS, OP_N) != 0)
+        abort();                        /* a table above is malformed */
+}
+
+static void openai_usage(const jv *f, llmgw_usage *u)
+{
+    if (llmgw_view_present(f[O_IN]) || llmgw_view_present(f[O_OUT])) {
+        u->prompt = tok(f[O_IN]);
+        u->completion = tok(f[O_OUT]);
+        u->cached = tok(f[O_IN_CACHED]);
+        u->reasoning = tok(f[O_OUT_REASONING]);
     } else {
         int64_t total = 0;
-        u->completion = tok(f[OU_COMPL]);
-        if (!get_tokens(f[OU_PROMPT], &u->prompt) && get_tokens(f[OU_TOTAL], &total))
+        u->completion = tok(f[O_COMPL]);
+        if (!get_tokens(f[O_PROMPT], &u->prompt) && get_tokens(f[O_TOTAL], &total))
             u->prompt = total > u->completion ? total - u->completion : 0;
-        u->cached = tok_in(f[OU_PROMPT_D], NAME("cached_tokens"));
-        u->reasoning = tok_in(f[OU_COMPL_D], NAME("reasoning_tokens"));
+        u->cached = tok(f[O_CACHED]);
+        u->reasoning = tok(f[O_REASONING]);
     }
     u->cache_write = 0;
     u->cache_write_1h = 0;
@@ -189,19 +246,27 @@ static void openai_usage(jv us, llmgw_usage *u)
     u->final = 1;
 }
 
-/* A body, a chat chunk, or a Responses stream event (usage under "response"); m holds
- * the root's MSG members. */
-static void openai_root(const jv *m, llmgw_usage *u)
+/* A body, a chat chunk, or a Responses stream event (usage under "response"); p holds
+ * OPENAI_PATHS of a root that is an object. */
+static void openai_root(const jv *p, llmgw_usage *u)
 {
-    jv r[M_OWN];
-    const jv *obj = m;
-    if (!is_object(m[M_USAGE]) && is_object(m[M_RESPONSE])) {
-        llmgw_view_members(m[M_RESPONSE], MSG_NAMES, M_OWN, r);
-        obj = r;
-    }
-    take_ids(obj[M_MODEL], obj[M_ID], u);
-    if (is_object(obj[M_USAGE]))
-        openai_usage(obj[M_USAGE], u);
+    const jv *f = !is_object(p[O_USAGE]) && is_object(p[OP_RESPONSE]) ? p + OP_INNER : p;
+    take_ids(f[O_MODEL], f[O_ID], u);
+    if (is_object(f[O_USAGE]))
+        openai_usage(f, u);
+}
+
+/* An OpenAI text: 0 and its usage read into u, -1 when it is not JSON. */
+static int openai_text(const char *s, size_t n, llmgw_usage *u)
+{
+    jv p[OP_N];
+    char *copy;
+    pthread_once(&openai_paths_once, prepare_openai_paths);
+    if (parse_paths(s, n, OPENAI_PATHS, &openai_paths, p, &copy))
+        return -1;
+    openai_root(p, u);
+    free(copy);         /* json_dumps' buffer: free(), as jansson documents */
+    return 0;
 }
 
 /* ---- Anthropic ----------------------------------------------------------------- */
@@ -234,8 +299,8 @@ static void anthropic_usage(jv us, llmgw_usage *u, int all)
     u->seen = 1;
 }
 
-/* A whole message (non-streaming body, or message_start's "message"): m holds its
- * first three MSG members. */
+/* A whole message (non-streaming body, or message_start's "message"): m holds its MSG
+ * members. */
 static void anthropic_message(const jv *m, llmgw_usage *u)
 {
     take_ids(m[M_MODEL], m[M_ID], u);
@@ -270,8 +335,8 @@ static int kind_of_type(jv type)
 static void anthropic_event(int kind, const jv *m, llmgw_usage *u)
 {
     if (kind == EV_START && is_object(m[AE_MESSAGE])) {
-        jv msg[M_OWN];
-        llmgw_view_members(m[AE_MESSAGE], MSG_NAMES, M_OWN, msg);
+        jv msg[M_N];
+        llmgw_view_members(m[AE_MESSAGE], MSG_NAMES, M_N, msg);
         anthropic_message(msg, u);
     } else if (kind == EV_DELTA && is_object(m[AE_USAGE])) {
         anthropic_usage(m[AE_USAGE], u, 0);
@@ -355,12 +420,12 @@ int llmgw_usage_from_json(llmgw_ptype t, const char *body, size_t len, llmgw_usa
     parsed ps;
     if (t == LLMGW_PT_HTTP)
         return 0;
+    if (openai_wire(t))
+        return openai_text(body, len, u);
     int gemini = t == LLMGW_PT_GEMINI, anthropic = t == LLMGW_PT_ANTHROPIC;
-    if (parse(body, len, gemini ? GEMINI : MSG, gemini ? G_N : anthropic ? M_OWN : M_N, &ps))
+    if (parse(body, len, gemini ? GEMINI : MSG, gemini ? G_N : M_N, &ps))
         return -1;
-    if (openai_wire(t) && is_object(ps.root)) {
-        openai_root(ps.m, u);
-    } else if (anthropic && is_object(ps.root)) {
+    if (anthropic && is_object(ps.root)) {
         anthropic_message(ps.m, u);
         if (u->seen)
             u->final = 1;
@@ -399,14 +464,9 @@ static int has_object_member(const char *data, size_t dlen, const char *key)
 
 static void openai_event(const char *data, size_t dlen, llmgw_usage *u)
 {
-    parsed ps;
     if (name_is(data, dlen, "[DONE]") || !has_object_member(data, dlen, "\"usage\""))
         return;
-    if (parse(data, dlen, MSG, M_N, &ps))
-        return;
-    if (is_object(ps.root))
-        openai_root(ps.m, u);
-    parsed_free(&ps);
+    openai_text(data, dlen, u);
 }
 
 /* Only message_start and message_delta carry usage; the default event name

@@ -12,12 +12,14 @@
  *    that UNDECIDED, or refuses a NUL elsewhere);
  *  - UNDECIDED: the caller falls back to jansson, so any verdict of jansson is fine.
  * With LLMGW_JSON_UNIQUE_KEYS the same against json_loadb(text, JSON_REJECT_DUPLICATES),
- * and never VALID where the plain scan is not. */
+ * and never VALID where the plain scan is not. llmgw_json_scan_paths: see
+ * scan_paths_check.h. */
 #include "fuzz_common.h"
 
 #include <jansson.h>
 
 #include "llmgw_json_scan.h"
+#include "scan_paths_check.h"
 
 static const char *const names[] = {"usage", "model", "id", "choices", "response",
                                     "usageMetadata", "type", "message", "a", ""};
@@ -94,6 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_CHECK(v == LLMGW_JSON_UNDECIDED, "verdict %d", (int)v);
     }
+    const char *paths = scan_paths_disagree(s, n, max);
+    FUZZ_CHECK(!paths, "paths: %s", paths);
     llmgw_json_verdict vu = llmgw_json_scan_flags(s, n, max, LLMGW_JSON_UNIQUE_KEYS, NULL, 0,
                                                   NULL);
     json_t *uroot = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "llmgw_json_scan.h"
+#include "scan_paths_check.h"
 #include "llmgw_usage.h"
 
 static const char *const NAMES[] = {"usage", "model", "id", "response", "usageMetadata",
@@ -60,6 +61,12 @@ static const char *const SAMPLES[] = {
     "{\"url\":\"https://example.invalid/a.png\"}}]}],\"tools\":[{\"type\":\"function\","
     "\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"type\":"
     "{\"type\":\"string\"}}}}}],\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+    /* for paths: a repeated parent (its earlier members forgotten), four levels, an empty
+     * name, members in arrays (never on a path) */
+    "{\"usage\":{\"prompt_tokens\":1,\"details\":{\"cached\":2}},\"usage\":{\"details\":"
+    "{\"x\":5},\"prompt_tokens\":3},\"a\":{\"a\":{\"a\":{\"a\":1,\"b\":[2]},\"a\":{\"b\":3}},"
+    "\"b\":{\"\":4}},\"response\":{\"usage\":{\"prompt_tokens\":7}},\"\":{\"x\":1},"
+    "\"b\":[{\"usage\":9}]}",
 };
 #define NSAMPLES (sizeof(SAMPLES) / sizeof(SAMPLES[0]))
 
@@ -101,6 +108,9 @@ static void check_unique(const char *s, size_t n, llmgw_json_verdict plain,
  * builder agree with jansson's tree. Returns the verdict. */
 static llmgw_json_verdict check_text(const char *s, size_t n)
 {
+    const char *paths = scan_paths_disagree(s, n, 2048);
+    if (paths)
+        fail_msg("paths: %s for [%.*s]", paths, (int)n, s);
     llmgw_json_span sp[NNAMES];
     llmgw_json_verdict v = llmgw_json_scan(s, n, 2048, NAMES, NNAMES, sp);
     check_unique(s, n, v, sp);

@@ -18,7 +18,7 @@
 #include "llmgw_sse.h"
 #include "llmgw_usage.h"
 
-/* ---- parse counters (-Wl,--wrap=llmgw_json_scan,--wrap=json_loadb) --------------------
+/* ---- parse counters (-Wl,--wrap= llmgw_json_scan, llmgw_json_scan_paths, json_loadb) ---
  * Usage texts are judged by the scanner and read in place; jansson only judges what
  * the scanner leaves undecided. parse_count counts both kinds of parse (a text the
  * pre-filter skips is parsed by neither), load_count the jansson ones alone. */
@@ -32,7 +32,22 @@ llmgw_json_verdict __wrap_llmgw_json_scan(const char *s, size_t n, int max_depth
                                           const char *const *names, size_t nnames,
                                           llmgw_json_span *spans);
 
+llmgw_json_verdict __real_llmgw_json_scan_paths(const char *s, size_t n, int max_depth,
+                                                unsigned flags, const llmgw_json_paths *ps,
+                                                llmgw_json_span *spans);
+llmgw_json_verdict __wrap_llmgw_json_scan_paths(const char *s, size_t n, int max_depth,
+                                                unsigned flags, const llmgw_json_paths *ps,
+                                                llmgw_json_span *spans);
+
 static int parse_count, load_count;
+
+llmgw_json_verdict __wrap_llmgw_json_scan_paths(const char *s, size_t n, int max_depth,
+                                                unsigned flags, const llmgw_json_paths *ps,
+                                                llmgw_json_span *spans)
+{
+    parse_count++;
+    return __real_llmgw_json_scan_paths(s, n, max_depth, flags, ps, spans);
+}
 
 json_t *__wrap_json_loadb(const char *buffer, size_t buflen, size_t flags, json_error_t *error)
 {
