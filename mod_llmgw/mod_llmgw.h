@@ -174,6 +174,9 @@ json_t *llmgw_body_root(llmgw_req *q);
 /* Policy rewrote the body: body becomes the text sent on. */
 void llmgw_body_replace(llmgw_req *q, const char *body, apr_size_t len);
 void llmgw_body_register(void);
+/* A Content-Length value as ap_parse_strict_length reads it (1: *n set), the usual
+ * few digits without strtol. */
+int llmgw_content_length(const char *v, apr_off_t *n);
 
 /* policy (issue 5): mod_llmgw_policy.c — directives, merge, the per-request checks;
  * mod_llmgw_models.c — the filtered model list */

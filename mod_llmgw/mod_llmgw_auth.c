@@ -24,7 +24,7 @@ static const char *presented_key(llmgw_req *q)
 {
     apr_table_t *h = q->r->headers_in;
     const char *v = apr_table_get(h, "Authorization");
-    if (v && !ap_cstr_casecmpn(v, "Bearer ", 7)) {
+    if (v && llmgw_ascii_prefix_ci(v, "bearer ", 7)) {
         v += 7;
         while (*v == ' ')
             v++;
@@ -87,26 +87,27 @@ static int apply_delegation(llmgw_req *q, const llmgw_key *k)
  * file is read at configuration time only: revoking a key takes a graceful restart,
  * which replaces every child and so every thread's cache. Wrong keys are never kept. */
 #define KEY_CACHE_MAX 128
-static _Thread_local struct {
+typedef struct {
     const llmgw_keyfile *kf;
     const llmgw_key *k;
     size_t len;
     char key[KEY_CACHE_MAX];
-} last_key;
+} key_memo;
+static _Thread_local key_memo last_key;
 
 static const llmgw_key *lookup_key(const llmgw_keyfile *kf, const char *key)
 {
+    key_memo *m = &last_key;            /* one TLS lookup (__tls_get_addr in a DSO) */
     size_t len = strlen(key);
-    if (last_key.kf == kf && last_key.len == len && len &&
-        llmgw_ct_equal(last_key.key, key, len))
-        return last_key.k;
+    if (m->kf == kf && m->len == len && len && llmgw_ct_equal(m->key, key, len))
+        return m->k;
     const llmgw_key *k = llmgw_keyfile_lookup(kf, key, len);
     if (k && len <= KEY_CACHE_MAX) {
-        OPENSSL_cleanse(last_key.key, sizeof last_key.key);
-        memcpy(last_key.key, key, len);
-        last_key.len = len;
-        last_key.kf = kf;
-        last_key.k = k;
+        OPENSSL_cleanse(m->key, sizeof m->key);
+        memcpy(m->key, key, len);
+        m->len = len;
+        m->kf = kf;
+        m->k = k;
     }
     return k;
 }

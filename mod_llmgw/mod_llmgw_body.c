@@ -5,6 +5,7 @@
  * with that length instead of spooling bodies over 16 KiB to a temp file. */
 #include "mod_llmgw.h"
 #include "llmgw_json_scan.h"
+#include "llmgw_text.h"
 
 #include "http_protocol.h"
 #include "http_request.h"
@@ -167,10 +168,10 @@ static int json_media_type(const char *ct)
     if (!ct)
         return 1;
     size_t n = strcspn(ct, "; \t");
-    if (n == strlen("application/json") && !ap_cstr_casecmpn(ct, "application/json", n))
+    if (n == strlen("application/json") && llmgw_ascii_prefix_ci(ct, "application/json", n))
         return 1;
-    return n > 5 && !ap_cstr_casecmpn(ct + n - 5, "+json", 5) &&
-           !ap_cstr_casecmpn(ct, "application/", 12);
+    return n > 5 && llmgw_ascii_prefix_ci(ct + n - 5, "+json", 5) &&
+           llmgw_ascii_prefix_ci(ct, "application/", 12);
 }
 
 /* The root members the gateway itself reads. A route whose policy looks no deeper gets
@@ -266,13 +267,23 @@ static void body_info(llmgw_req *q)
     llmgw_request_info(q->prov->type, llmgw_body_root(q), q->path, r->args, &q->info);
 }
 
+int llmgw_content_length(const char *v, apr_off_t *n)
+{
+    int64_t d;
+    if (llmgw_dec_parse_short(v, &d)) {
+        *n = (apr_off_t)d;
+        return 1;
+    }
+    return ap_parse_strict_length(n, v);
+}
+
 /* ap_request_has_body's test, with the Content-Length it read handed back for slurp
  * (0: none, -1: not a length) rather than looked up and parsed a second time. */
 static int has_body(request_rec *r, apr_off_t *length)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     *length = 0;
-    if (cl && !ap_parse_strict_length(length, cl))
+    if (cl && !llmgw_content_length(cl, length))
         *length = -1;
     if (r->header_only)
         return 0;

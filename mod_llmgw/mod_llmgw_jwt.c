@@ -341,24 +341,26 @@ static llmgw_jwt_status verify(struct llmgw_jwt_conf *jc, const char *tok, size_
  * hashing it. Only the hash is remembered: the shared cache still decides, with the
  * key set's generation and the token's expiry, whether the identity holds. */
 #define TOKEN_MEMO_MAX 4096
-static _Thread_local struct {
+typedef struct {
     size_t len;
     unsigned char key[32];
     char tok[TOKEN_MEMO_MAX];
-} last_token;
+} token_memo;
+static _Thread_local token_memo last_token;
 
 static void token_key(const char *tok, size_t len, unsigned char key[32])
 {
-    if (len && last_token.len == len && llmgw_ct_equal(last_token.tok, tok, len)) {
-        memcpy(key, last_token.key, 32);
+    token_memo *m = &last_token;        /* one TLS lookup (__tls_get_addr in a DSO) */
+    if (len && m->len == len && llmgw_ct_equal(m->tok, tok, len)) {
+        memcpy(key, m->key, 32);
         return;
     }
     llmgw_jwt_cache_key(tok, len, key);
     if (len <= TOKEN_MEMO_MAX) {
-        OPENSSL_cleanse(last_token.tok, last_token.len);
-        memcpy(last_token.tok, tok, len);
-        memcpy(last_token.key, key, 32);
-        last_token.len = len;
+        OPENSSL_cleanse(m->tok, m->len);
+        memcpy(m->tok, tok, len);
+        memcpy(m->key, key, 32);
+        m->len = len;
     }
 }
 
