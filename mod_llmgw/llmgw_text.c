@@ -66,18 +66,6 @@ void llmgw_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
     *y = yoe + era * 400 + (*m <= 2);
 }
 
-int llmgw_ascii_prefix_ci(const char *s, const char *lower, size_t n)
-{
-    if (!strncmp(s, lower, n))
-        return 1;                       /* media types come in lower case */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i], l = (unsigned char)lower[i];
-        if (c != l && !((c | 0x20) == l && l >= 'a' && l <= 'z'))
-            return 0;
-    }
-    return 1;
-}
-
 int llmgw_dec_parse_short(const char *s, int64_t *out)
 {
     int64_t v = 0;

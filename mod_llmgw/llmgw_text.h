@@ -1,9 +1,8 @@
 /* llmgw_text.h — decimal, hex and calendar arithmetic for the texts written on every
  * request (audit record timestamps, costs, token counts, request ids, rate-limit keys
  * and headers): digits by hand and UTC dates by 400-year era arithmetic, with no
- * vsnprintf and no gmtime_r (which takes glibc's time-zone lock); and the two header
- * tests every request makes (a media type or scheme word, a Content-Length). Part of
- * libllmgw. */
+ * vsnprintf and no gmtime_r (which takes glibc's time-zone lock); and the
+ * Content-Length every request has. Part of libllmgw. */
 #ifndef LLMGW_TEXT_H
 #define LLMGW_TEXT_H
 
@@ -23,11 +22,6 @@ int64_t llmgw_floordiv(int64_t a, int64_t b);
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 int64_t llmgw_days_from_civil(int64_t y, int m, int d);
 void llmgw_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
-
-/* Do the first n bytes of s equal lower, ignoring the case of ASCII letters only (no
- * locale: header words are ASCII)? lower is lower case, without NUL in its first n
- * bytes; s may be shorter (its NUL never matches). */
-int llmgw_ascii_prefix_ci(const char *s, const char *lower, size_t n);
 
 /* s is 1 to 18 decimal digits and nothing else: 1 and the value in *out, else 0. The
  * common Content-Length, read without strtol; callers keep their strict parser for

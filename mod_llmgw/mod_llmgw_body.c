@@ -168,10 +168,10 @@ static int json_media_type(const char *ct)
     if (!ct)
         return 1;
     size_t n = strcspn(ct, "; \t");
-    if (n == strlen("application/json") && llmgw_ascii_prefix_ci(ct, "application/json", n))
+    if (n == strlen("application/json") && !ap_cstr_casecmpn(ct, "application/json", n))
         return 1;
-    return n > 5 && llmgw_ascii_prefix_ci(ct + n - 5, "+json", 5) &&
-           llmgw_ascii_prefix_ci(ct, "application/", 12);
+    return n > 5 && !ap_cstr_casecmpn(ct + n - 5, "+json", 5) &&
+           !ap_cstr_casecmpn(ct, "application/", 12);
 }
 
 /* The root members the gateway itself reads. A route whose policy looks no deeper gets

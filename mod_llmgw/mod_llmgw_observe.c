@@ -4,7 +4,6 @@
  * JSON answers are copied (bounded) and parsed at EOS. The one change it makes to a
  * stream: the OpenAI usage chunk we asked for on the client's behalf is cut out. */
 #include "mod_llmgw.h"
-#include "llmgw_text.h"
 
 #include "http_protocol.h"
 #include "apr_strings.h"
@@ -47,8 +46,7 @@ static void on_event(void *baton, const char *event, size_t elen, const char *da
 static int is_type(const char *ct, const char *want)
 {
     size_t n = strlen(want);
-    return ct && llmgw_ascii_prefix_ci(ct, want, n) &&
-           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+    return ct && !ap_cstr_casecmpn(ct, want, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
 /* The provider's Content-Length when it gave one (most answers are a few hundred

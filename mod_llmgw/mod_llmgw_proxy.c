@@ -8,7 +8,6 @@
 #define _GNU_SOURCE     /* RTLD_DEFAULT */
 #endif
 #include "mod_llmgw.h"
-#include "llmgw_text.h"
 
 #include "http_request.h"
 #include "apr_strings.h"
@@ -103,69 +102,22 @@ int llmgw_translate_name(request_rec *r)
     return OK;
 }
 
-/* The headers a client's credential may come in, and Accept-Encoding: uncompressed
- * responses let the observer read usage (mod_deflate may still compress toward the
- * client). Their lengths differ: a header's length says which one it could be. */
-#define DROP(lit) {lit, sizeof(lit) - 1}
-static const struct {
-    const char *name;           /* lower case: compared with llmgw_ascii_prefix_ci */
-    size_t len;
-} DROPPED[] = {DROP("authorization"), DROP("x-api-key"), DROP("x-goog-api-key"),
-               DROP("api-key"), DROP("accept-encoding")};
-#undef DROP
-#define NDROPPED (sizeof DROPPED / sizeof DROPPED[0])
-
-/* The DROPPED entry a header name of length n is, or -1. */
-static int dropped_index(const char *k, size_t n)
-{
-    for (int d = 0; d < (int)NDROPPED; d++)
-        if (n == DROPPED[d].len && llmgw_ascii_prefix_ci(k, DROPPED[d].name, n))
-            return d;
-    return -1;
-}
-
-/* Which DROPPED headers the request has (bit d for DROPPED[d]): one walk of the table,
- * where an unset per name would walk it five times. */
-static unsigned client_headers(apr_table_t *h)
-{
-    const apr_array_header_t *arr = apr_table_elts(h);
-    const apr_table_entry_t *el = (const apr_table_entry_t *)(const void *)arr->elts;
-    unsigned found = 0;
-    for (int i = 0; i < arr->nelts; i++) {
-        const char *k = el[i].key;
-        if (k && ((k[0] | 0x20) == 'a' || (k[0] | 0x20) == 'x')) {
-            int d = dropped_index(k, strlen(k));
-            if (d >= 0)
-                found |= 1u << d;
-        }
-    }
-    return found;
-}
-
-/* The DROPPED bit of a provider's key header: llmgw_ptype_key_header's names are all
- * DROPPED, and their length alone tells them apart. */
-static unsigned key_header_bit(const char *kh)
-{
-    size_t n = strlen(kh);
-    for (unsigned d = 0; d < NDROPPED; d++)
-        if (n == DROPPED[d].len)
-            return 1u << d;
-    return 0;
-}
-
 void llmgw_inject_credential(llmgw_req *q)
 {
     apr_table_t *h = q->r->headers_in;
-    const char *kh = q->prov->key_header, *value = q->prov->key_value;
-    if (q->passthrough_key)     /* LLMGWIdentity passthrough: the client's own key */
-        value = apr_pstrcat(q->r->pool, llmgw_ptype_key_prefix(q->prov->type),
-                            q->passthrough_key, NULL);
-    unsigned found = client_headers(h);
-    if (value)                  /* apr_table_setn below replaces it, repeats included */
-        found &= ~key_header_bit(kh);
-    for (unsigned d = 0; found; d++, found >>= 1)
-        if (found & 1)
-            apr_table_unset(h, DROPPED[d].name);
-    if (value)
-        apr_table_setn(h, kh, value);
+    apr_table_unset(h, "Authorization");
+    apr_table_unset(h, "x-api-key");
+    apr_table_unset(h, "x-goog-api-key");
+    apr_table_unset(h, "api-key");
+    /* uncompressed responses let the observer read usage; mod_deflate may still
+     * compress toward the client */
+    apr_table_unset(h, "Accept-Encoding");
+    if (q->passthrough_key) {   /* LLMGWIdentity passthrough: the client's own key */
+        apr_table_setn(h, q->prov->key_header,
+                       apr_pstrcat(q->r->pool, llmgw_ptype_key_prefix(q->prov->type),
+                                   q->passthrough_key, NULL));
+        return;
+    }
+    if (q->prov->key_value)
+        apr_table_setn(h, q->prov->key_header, q->prov->key_value);
 }

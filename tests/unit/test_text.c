@@ -1,7 +1,6 @@
 /* test_text.c — cmocka tests for llmgw_text: hex and decimal digits written by hand
  * (compared with snprintf), floor division, and the era arithmetic between days and
  * proleptic Gregorian dates (round trips, and gmtime_r where time_t reaches); the
- * ASCII case-blind prefix test (against a reference over every byte pair) and the
  * short Content-Length reader (against strtoll). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -98,29 +97,6 @@ static void test_days_and_dates(void **state)
     }
 }
 
-static void test_ascii_prefix_ci(void **state)
-{
-    (void)state;
-    assert_true(llmgw_ascii_prefix_ci("application/json", "application/json", 16));
-    assert_true(llmgw_ascii_prefix_ci("Application/JSON; charset=utf-8", "application/json", 16));
-    assert_true(llmgw_ascii_prefix_ci("BEARER sk", "bearer ", 7));
-    assert_false(llmgw_ascii_prefix_ci("Bearer", "bearer ", 7));    /* shorter: NUL */
-    assert_false(llmgw_ascii_prefix_ci("applicatioN/jsoN", "application/jsom", 16));
-    assert_true(llmgw_ascii_prefix_ci("", "", 0));
-    /* every pair of bytes: equal, or both ASCII letters that differ only in case */
-    for (int a = 1; a < 256; a++) {
-        for (int b = 'a' - 1; b <= 'z' + 1; b++) {
-            char s[2] = {(char)a, 0}, l[2] = {(char)b, 0};
-            int want = a == b || (b >= 'a' && b <= 'z' && a == b - 32);
-            if (llmgw_ascii_prefix_ci(s, l, 1) != want)
-                fail_msg("byte %d against '%c'", a, b);
-        }
-    }
-    /* a non-letter never matches its 0x20 neighbour ('@' is not '`', '[' not '{') */
-    assert_false(llmgw_ascii_prefix_ci("@", "`", 1));
-    assert_false(llmgw_ascii_prefix_ci("[", "{", 1));
-}
-
 static void test_dec_parse_short(void **state)
 {
     (void)state;
@@ -144,7 +120,6 @@ int main(void)
         cmocka_unit_test(test_dec_back),
         cmocka_unit_test(test_floordiv),
         cmocka_unit_test(test_days_and_dates),
-        cmocka_unit_test(test_ascii_prefix_ci),
         cmocka_unit_test(test_dec_parse_short),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
