@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "llmgw_json.h"
 #include "llmgw_json_scan.h"
 #include "scan_paths_check.h"
 #include "llmgw_usage.h"
@@ -310,6 +311,70 @@ static void test_unique_keys(void **state)
 
 /* The SSE2 run finder: a special byte at every offset of a long string, and strings
  * ending at every offset near the end of the text (no read past it: ASan checks). */
+/* ["<bytes>"] is VALID exactly when the bytes are one well-formed UTF-8 sequence as
+ * llmgw_utf8_seq (jansson's rule) reads them: every lead and second byte, every third
+ * byte of three-byte sequences, the edges of the fourth; alone, after ASCII, and in a
+ * run of its own copies (the scanner takes runs of non-ASCII in one loop). */
+static int utf8_valid_alone(const unsigned char *b, size_t n)
+{
+    return llmgw_utf8_seq(b, n) == n;
+}
+
+static void check_utf8(const unsigned char *b, size_t n)
+{
+    char text[64];
+    int want = utf8_valid_alone(b, n);
+    for (int form = 0; form < 3; form++) {
+        size_t k = 0;
+        text[k++] = '[';
+        text[k++] = '"';
+        if (form == 1)
+            text[k++] = 'a';
+        for (int copies = form == 2 ? 3 : 1; copies > 0; copies--) {
+            memcpy(text + k, b, n);
+            k += n;
+        }
+        text[k++] = '"';
+        text[k++] = ']';
+        llmgw_json_verdict v = llmgw_json_scan(text, k, 8, NULL, 0, NULL);
+        if (v != (want ? LLMGW_JSON_VALID : LLMGW_JSON_INVALID))
+            fail_msg("%02x %02x %02x %02x (%zu bytes, form %d): verdict %d", b[0],
+                     n > 1 ? b[1] : 0, n > 2 ? b[2] : 0, n > 3 ? b[3] : 0, n, form, (int)v);
+    }
+}
+
+static void test_utf8_every_sequence(void **state)
+{
+    (void)state;
+    static const unsigned char edges[] = {0x00, 0x22, 0x5c, 0x7f, 0x80, 0x8f, 0x90, 0x9f,
+                                          0xa0, 0xbf, 0xc0, 0xff};
+    unsigned char b[4];
+    for (unsigned b0 = 0x80; b0 < 0x100; b0++) {
+        b[0] = (unsigned char)b0;
+        check_utf8(b, 1);
+        for (unsigned b1 = 0; b1 < 0x100; b1++) {
+            b[1] = (unsigned char)b1;
+            if (b1 != '"' && b1 != '\\' && b1 >= 0x20)
+                check_utf8(b, 2);
+            if (b0 < 0xE0)
+                continue;
+            for (unsigned b2 = 0; b2 < 0x100; b2 += b0 < 0xF0 ? 1 : 0x10) {
+                b[2] = (unsigned char)b2;
+                if (b2 == '"' || b2 == '\\' || b2 < 0x20)
+                    continue;
+                check_utf8(b, 3);
+                if (b0 < 0xF0)
+                    continue;
+                for (size_t i = 0; i < sizeof edges; i++) {
+                    b[3] = edges[i];
+                    if (b[3] != '"' && b[3] != '\\' && b[3] >= 0x20)
+                        check_utf8(b, 4);
+                }
+            }
+        }
+    }
+}
+
 static void test_long_strings_every_offset(void **state)
 {
     char buf[80];
@@ -453,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_depth_limit_and_no_recursion),
         cmocka_unit_test(test_unique_keys),
         cmocka_unit_test(test_long_strings_every_offset),
+        cmocka_unit_test(test_utf8_every_sequence),
         cmocka_unit_test(test_build_values),
         cmocka_unit_test(test_usage_through_the_scanner),
     };
