@@ -33,7 +33,6 @@
 struct llmgw_rx {
     pcre2_code *code;
     int jit;
-    char *src;          /* the pattern as configured, for llmgw_rx_union */
 };
 
 typedef struct {
@@ -111,13 +110,6 @@ llmgw_rx *llmgw_rx_compile(const char *pattern, char *err, size_t errcap)
     memcpy(full + v + k, pattern + v, plen - v + 1);
     rx->code = pcre2_compile((PCRE2_SPTR)full, plen + k, PCRE2_UTF, &code, &off, NULL);
     free(full);
-    rx->src = rx->code ? strdup(pattern) : NULL;
-    if (rx->code && !rx->src) {
-        pcre2_code_free(rx->code);
-        rx->code = NULL;
-        code = PCRE2_ERROR_NOMEMORY;
-        off = 0;
-    }
     if (!rx->code) {
         char why[256];
         llmgw_rx_strerror(code, why, sizeof why);
@@ -135,57 +127,7 @@ void llmgw_rx_free(llmgw_rx *rx)
     if (!rx)
         return;
     pcre2_code_free(rx->code);
-    free(rx->src);
     free(rx);
-}
-
-/* Does pattern mean the same as one alternative of a bigger pattern? Refused, with
- * room to spare: references to groups by number or name (the union renumbers them),
- * recursion, conditions, backtracking verbs and callouts (one alternative's (*COMMIT)
- * would stop the others being tried), \Q (it could quote the closing parenthesis),
- * and '#' beside inline options (a (?x) comment could swallow it). */
-static int joinable(const llmgw_rx *rx)
-{
-    const char *p = rx->src;
-    uint32_t backrefs = 1, names = 1;
-    if (pcre2_pattern_info(rx->code, PCRE2_INFO_BACKREFMAX, &backrefs) != 0 ||
-        pcre2_pattern_info(rx->code, PCRE2_INFO_NAMECOUNT, &names) != 0 || backrefs || names)
-        return 0;
-    if (strstr(p, "(*") || strstr(p, "\\Q") || strstr(p, "\\g") || strstr(p, "\\k") ||
-        (strchr(p, '#') && strstr(p, "(?")))
-        return 0;
-    for (const char *q = p; (q = strstr(q, "(?")) != NULL; q += 2) {
-        char c = q[2];
-        if (c == 'C' || c == 'R' || c == '&' || c == 'P' || c == '(' || c == '+' ||
-            (c >= '0' && c <= '9') || (c == '-' && q[3] >= '0' && q[3] <= '9'))
-            return 0;
-    }
-    for (const char *q = p; (q = strchr(q, '\\')) != NULL && q[1]; q += 2)
-        if (q[1] >= '0' && q[1] <= '9')
-            return 0;                   /* a back reference, or octal: not worth telling */
-    return 1;
-}
-
-llmgw_rx *llmgw_rx_union(llmgw_rx *const *rx, size_t n)
-{
-    size_t len = 6;
-    if (n < 2)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (!joinable(rx[i]))
-            return NULL;
-        len += strlen(rx[i]->src) + 5;
-    }
-    char *u = malloc(len), *w = u, err[256];
-    if (!u)
-        return NULL;
-    w = stpcpy(w, "(?:");
-    for (size_t i = 0; i < n; i++)
-        w = stpcpy(stpcpy(stpcpy(w, i ? "|(?:" : "(?:"), rx[i]->src), ")");
-    strcpy(w, ")");
-    llmgw_rx *any = llmgw_rx_compile(u, err, sizeof err);
-    free(u);
-    return any;
 }
 
 int llmgw_rx_is_jit(const llmgw_rx *rx)
@@ -251,14 +193,13 @@ static scan_private *prepare(llmgw_scan *s)
     return sp;
 }
 
-/* The searches a text may cost: every pattern, and every rule's union. */
 static size_t npatterns(const llmgw_content_rules *r)
 {
     size_t n = 0;
     for (size_t i = 0; i < r->nblock; i++)
-        n += (size_t)r->block[i].nrx + (r->block[i].any != NULL);
+        n += (size_t)r->block[i].nrx;
     for (size_t i = 0; i < r->nredact; i++)
-        n += (size_t)r->redact[i].nrx + (r->redact[i].any != NULL);
+        n += (size_t)r->redact[i].nrx;
     return n;
 }
 
@@ -363,20 +304,6 @@ static int redact_one(llmgw_scan *s, scan_private *sp, const llmgw_rx *rx, const
     return 0;
 }
 
-/* 1 when the rule's union finds nothing in the text, so none of its patterns would;
- * 0 when they must run (a match, or the union hit a limit: they decide then). */
-static int passes_over(scan_private *sp, const llmgw_content_rule *rule, const char *text,
-                       size_t len, uint32_t *opts)
-{
-    if (!rule->any)
-        return 0;
-    int rc = pcre2_match(rule->any->code, (PCRE2_SPTR)text, len, 0, *opts, sp->md, sp->mctx);
-    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH)
-        return 0;                       /* bad UTF-8 too: the rule's own search says so */
-    *opts |= PCRE2_NO_UTF_CHECK;
-    return rc == PCRE2_ERROR_NOMATCH;
-}
-
 static llmgw_scan_status scan(llmgw_scan *s, const char *text, size_t len, int trusted,
                               const char **out, size_t *out_len)
 {
@@ -396,8 +323,6 @@ static llmgw_scan_status scan(llmgw_scan *s, const char *text, size_t len, int t
     /* JSON strings were validated by the parser; anything else is checked once */
     uint32_t opts = trusted ? PCRE2_NO_UTF_CHECK : 0;
     for (size_t i = 0; i < r->nblock; i++) {
-        if (passes_over(sp, &r->block[i], text, len, &opts))
-            continue;
         for (int j = 0; j < r->block[i].nrx; j++) {
             int rc = pcre2_match(r->block[i].rx[j]->code, (PCRE2_SPTR)text, len, 0, opts,
                                  sp->md, sp->mctx);
@@ -416,8 +341,6 @@ static llmgw_scan_status scan(llmgw_scan *s, const char *text, size_t len, int t
     for (int pass = 0; pass < REDACT_PASSES; pass++) {
         int before = s->redactions;
         for (size_t i = 0; i < r->nredact; i++) {
-            if (passes_over(sp, &r->redact[i], *out, *out_len, &opts))
-                continue;
             for (int j = 0; j < r->redact[i].nrx; j++) {
                 int rc = redact_one(s, sp, r->redact[i].rx[j], r->redact[i].name, out,
                                     out_len, opts, pass > 0);

@@ -51,22 +51,12 @@ int llmgw_rx_is_jit(const llmgw_rx *rx);
  * LLMGW_RULE_NAME_MAX of [A-Za-z0-9_.-]. */
 int llmgw_rule_name_ok(const char *name);
 
-/* One LLMGWRedact or LLMGWBlock line: a name, its patterns and, optionally, their
- * union (llmgw_rx_union): a text the union does not match is one none of them
- * matches, and the rule is then passed over in one search instead of nrx. */
+/* One LLMGWRedact or LLMGWBlock line: a name and its patterns. */
 typedef struct {
     const char *name;
     llmgw_rx *const *rx;
     int nrx;
-    const llmgw_rx *any;
 } llmgw_content_rule;
-
-/* A pattern matching a text (searched from its start) exactly where one of rx[0..n)
- * does; NULL when n < 2, when a pattern uses what could mean something else inside a
- * bigger pattern (group numbers or names referred to, backtracking verbs, callouts,
- * \Q, comments), or when the union does not compile. Owned by the caller:
- * llmgw_rx_free. */
-llmgw_rx *llmgw_rx_union(llmgw_rx *const *rx, size_t n);
 
 typedef struct {
     const llmgw_content_rule *redact;

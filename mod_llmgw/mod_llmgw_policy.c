@@ -139,16 +139,9 @@ static const char *add_content(cmd_parms *cmd, apr_array_header_t **rules, int a
     if (!r) {
         r = apr_array_push(*rules);
         r->name = argv[0];
-        r->any = NULL;
     }
     r->rx = rx;
     r->nrx = have;
-    /* the patterns' union, remade as a rule gains patterns (an earlier one stays in the
-     * pool until restart: configuration time, a handful at most) */
-    llmgw_rx *any = llmgw_rx_union(rx, (size_t)have);
-    if (any)
-        apr_pool_cleanup_register(cmd->pool, any, free_rx, apr_pool_cleanup_null);
-    r->any = any;
     return NULL;
 }
 

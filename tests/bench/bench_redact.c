@@ -195,12 +195,10 @@ int main(int argc, char **argv)
     llmgw_rx *topics[] = {compile("confidential"), compile("internal only")};
     llmgw_rx *email[] = {compile("[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}")};
     llmgw_rx *ci[] = {compile("(?i)confidential"), compile("(?i)internal\\s+only")};
-    /* rules of two patterns carry their union, as the module builds them */
-    llmgw_content_rule r_pii = {"pii-protection", pii, 2, llmgw_rx_union(pii, 2)};
-    llmgw_content_rule r_topics = {"block-sensitive-topics", topics, 2,
-                                   llmgw_rx_union(topics, 2)};
-    llmgw_content_rule r_email = {"email", email, 1, NULL};
-    llmgw_content_rule r_ci = {"block-ci", ci, 2, llmgw_rx_union(ci, 2)};
+    llmgw_content_rule r_pii = {"pii-protection", pii, 2};
+    llmgw_content_rule r_topics = {"block-sensitive-topics", topics, 2};
+    llmgw_content_rule r_email = {"email", email, 1};
+    llmgw_content_rule r_ci = {"block-ci", ci, 2};
     llmgw_content_rule redact_all[] = {r_pii, r_email};
     llmgw_content_rules only_block = {NULL, 0, &r_topics, 1};
     llmgw_content_rules only_redact = {&r_pii, 1, NULL, 0};

@@ -90,13 +90,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     key[0] = rx("(?i)sk-[a-z0-9]{8,}");
     blk[0] = rx("confidential");
     blk[1] = rx("internal only");
-    /* two-pattern rules carry their union, as the module builds them */
-    red[0] = (llmgw_content_rule){"pii-protection", pii, 2, llmgw_rx_union(pii, 2)};
-    red[1] = (llmgw_content_rule){"email", mail, 1, NULL};
-    red[2] = (llmgw_content_rule){"api-key", key, 1, NULL};
-    bl[0] = (llmgw_content_rule){"block-sensitive-topics", blk, 2, llmgw_rx_union(blk, 2)};
-    if (!red[0].any || !bl[0].any)
-        abort();
+    red[0] = (llmgw_content_rule){"pii-protection", pii, 2};
+    red[1] = (llmgw_content_rule){"email", mail, 1};
+    red[2] = (llmgw_content_rule){"api-key", key, 1};
+    bl[0] = (llmgw_content_rule){"block-sensitive-topics", blk, 2};
     rules = (llmgw_content_rules){red, 3, bl, 1};
     for (int i = 0; i < 4; i++) {
         int e;
