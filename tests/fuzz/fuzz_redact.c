@@ -12,7 +12,9 @@
  * rewritten no redact pattern still matches — except a match that touches a
  * [REDACTED:...] tag: a replacement can create a word boundary (\b) that the original
  * text did not have ("4111111111111111sk-abcdefgh1" → "4111111111111111[REDACTED:api-key]"),
- * which the module's single pass does not revisit (reported in the issue note). */
+ * which the module's single pass does not revisit (reported in the issue note).
+ * And the input as one message text: redacted or blocked exactly where PCRE2 alone finds
+ * a match (the module starts its searches at the bytes a match can start with). */
 #include "fuzz_common.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -26,6 +28,7 @@ static const char *const redact_patterns[] = {
     "\\b\\d{3}-\\d{2}-\\d{4}\\b", "\\b\\d{16}\\b",
     "[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}", "(?i)sk-[a-z0-9]{8,}"};
 static pcre2_code *check_rx[4];        /* the harness's own copies, for the oracle */
+static pcre2_code *check_block[2];
 static pcre2_match_data *check_md;
 
 /* A match left in a rewritten text must touch a tag ("...]" before or "[..." after). */
@@ -103,8 +106,55 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         if (!check_rx[i])
             abort();
     }
+    static const char *const block_patterns[] = {"confidential", "internal only"};
+    for (int i = 0; i < 2; i++) {
+        int e;
+        PCRE2_SIZE off;
+        check_block[i] = pcre2_compile((PCRE2_SPTR)block_patterns[i], PCRE2_ZERO_TERMINATED,
+                                       PCRE2_UTF, &e, &off, NULL);
+        if (!check_block[i])
+            abort();
+    }
     check_md = pcre2_match_data_create(1, NULL);
     return 0;
+}
+
+static int any_match(pcre2_code *const *rx, int n, const char *s, size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (pcre2_match(rx[i], (PCRE2_SPTR)s, len, 0, 0, check_md, NULL) >= 0)
+            return 1;
+    return 0;
+}
+
+/* The input as the one text of a chat message: the rules find something in it exactly
+ * where PCRE2 alone does (the module searches from the bytes a match can start with). */
+static void check_one_text(const char *s, size_t n, const llmgw_alloc *a)
+{
+    /* llmgw_scan_request takes bodies without \u0000 (the request scanner refuses it) */
+    json_t *str = memchr(s, '\0', n) ? NULL : json_stringn(s, n);  /* NULL: not UTF-8 too */
+    if (!str)
+        return;
+    json_t *body = json_pack("{s:[{s:s,s:o}]}", "messages", "role", "user", "content", str);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return;
+    llmgw_scan sc;
+    const char *out;
+    size_t out_len;
+    llmgw_scan_init(&sc, &rules, a);
+    llmgw_scan_status st = llmgw_scan_request(&sc, LLMGW_PT_OPENAI, text, strlen(text), &out,
+                                              &out_len);
+    int blocked = any_match(check_block, 2, s, n);
+    FUZZ_CHECK((st == LLMGW_SCAN_BLOCKED) == blocked, "blocked %d, PCRE2 finds a block: %d",
+               st == LLMGW_SCAN_BLOCKED, blocked);
+    if (st == LLMGW_SCAN_OK) {
+        int found = any_match(check_rx, 4, s, n);
+        FUZZ_CHECK((sc.redactions > 0) == found, "%d redactions, PCRE2 finds a match: %d",
+                   sc.redactions, found);
+    }
+    free(text);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -113,11 +163,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     llmgw_ptype type = (llmgw_ptype)(fuzz_byte(&in) % LLMGW_PT_COUNT);
     fuzz_arena ar = {0};
     llmgw_alloc a = {arena_fn, &ar};
+    check_one_text((const char *)in.p, in.n, &a);
     char err[256];
     char *body = fuzz_dup_exact(in.p, in.n);
     json_t *root = llmgw_request_parse(body, in.n, err, sizeof err);
     if (!root) {
         free(body);
+        fuzz_arena_free(&ar);
         return 0;
     }
     size_t members = json_object_size(root);

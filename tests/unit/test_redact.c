@@ -3,7 +3,8 @@
  * matches and rules, empty matches, multi-byte text, blocks, invalid UTF-8), the limits
  * (a catastrophic pattern fails fast; a slow-everywhere pattern stops at the deadline),
  * every request shape of every provider with non-text parts untouched, and the
- * re-serialised body (numbers and key order kept). */
+ * re-serialised body (numbers and key order kept); the search from the bytes a match
+ * can start with (it misses nothing PCRE2 finds). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +15,8 @@
 #include <time.h>
 #include <cmocka.h>
 #include <jansson.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "llmgw_redact.h"
 #include "unit_json.h"
@@ -496,6 +499,72 @@ static void test_dump_keeps_numbers_and_order(void **state)
     json_decref(j);
 }
 
+/* A rule finds something in a text exactly where PCRE2 alone (no start ranges, no
+ * union, no callout) finds a match: random texts of bytes that start matches and
+ * bytes that do not, across the 16-byte blocks of the start search, multi-byte
+ * characters included; one and two start ranges, a lookbehind, an anchor, \G. */
+static void test_start_search_misses_nothing(void **state)
+{
+    fixture *f = *state;
+    static const char *const patterns[] = {
+        "\\b\\d{3}-\\d{2}-\\d{4}\\b", "\\b\\d{16}\\b", "[a-c0-2]x", "(?<=k)\\d+",
+        "\\d{2}$", "(?i)sk-[a-z0-9]{8,}", "\\Gab", "\xc3\xa9\\d", "[A-Z][a-z]+"};
+    static const char *const pieces[] = {"1", "12", "123-45-6789", "4111111111111111", "a",
+                                         "b", "cx", "x", "k", "-", " ", "\xc3\xa9", "S", "sk-",
+                                         "abcdefgh1", "Ab", "z", "\xe6\x97\xa5"};
+    uint32_t seed = 12345;
+    for (size_t pi = 0; pi < sizeof patterns / sizeof patterns[0]; pi++) {
+        int e;
+        PCRE2_SIZE off;
+        pcre2_code *ref = pcre2_compile((PCRE2_SPTR)patterns[pi], PCRE2_ZERO_TERMINATED,
+                                        PCRE2_UTF, &e, &off, NULL);
+        pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+        llmgw_rx *rx = compile(patterns[pi]);
+        assert_non_null(ref);
+        for (int t = 0; t < 3000; t++) {
+            char text[256];
+            size_t n;
+            seed = seed * 1103515245u + 12345u;
+            size_t want_len = (seed >> 16) % 72, pad = (seed >> 8) % 40;
+            memset(text, ' ', pad);     /* no pattern starts with a space: the first start
+                                         * falls in a later block */
+            n = pad;
+            want_len += pad;
+            while (n < want_len) {
+                seed = seed * 1103515245u + 12345u;
+                const char *piece = pieces[(seed >> 16) % (sizeof pieces / sizeof pieces[0])];
+                size_t k = strlen(piece);
+                memcpy(text + n, piece, k);
+                n += k;
+            }
+            int found = pcre2_match(ref, (PCRE2_SPTR)text, n, 0, 0, md, NULL) >= 0;
+            for (int as_block = 0; as_block < 2; as_block++) {
+                llmgw_content_rule r = {"r", &rx, 1};
+                llmgw_content_rules rules = {as_block ? NULL : &r, !as_block,
+                                             as_block ? &r : NULL, (size_t)as_block};
+                llmgw_scan s;
+                const char *out;
+                size_t out_len;
+                llmgw_scan_init(&s, &rules, &f->alloc);
+                char body[400];         /* a request's text is searched as trusted UTF-8 */
+                int blen = snprintf(body, sizeof body,
+                                    "{\"messages\":[{\"role\":\"user\",\"content\":\"%.*s\"}]}",
+                                    (int)n, text);
+                llmgw_scan_status st = llmgw_scan_request(&s, LLMGW_PT_OPENAI, body,
+                                                          (size_t)blen, &out, &out_len);
+                int ours = as_block ? st == LLMGW_SCAN_BLOCKED
+                                    : st == LLMGW_SCAN_OK && s.redactions > 0;
+                if (ours != found)
+                    fail_msg("pattern %s on \"%.*s\": PCRE2 %d, rule %d (%s)", patterns[pi],
+                             (int)n, text, found, ours, as_block ? "block" : "redact");
+            }
+        }
+        llmgw_rx_free(rx);
+        pcre2_match_data_free(md);
+        pcre2_code_free(ref);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_block_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replacement_exposes_a_neighbour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_keeps_numbers_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_search_misses_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
