@@ -4,6 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 void llmgw_sbuf_init(llmgw_sbuf *b, char *buf, size_t cap)
 {
@@ -82,6 +85,32 @@ int llmgw_hex4(const unsigned char *p, unsigned *out)
     return 1;
 }
 
+/* How many bytes from s (of n) need no escaping: printable ASCII but '"' and '\\'.
+ * Record fields (ids, names, models, addresses) are that whole: sixteen bytes a step
+ * where SSE2 is there, then one copy, rather than a test per byte. */
+static size_t plain_ascii(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+    for (; n - i >= 16; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* signed: bytes of 0x80 and up are below 0x20 too */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                                _mm_cmpeq_epi8(v, del)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+        if (mask)
+            return i + (size_t)__builtin_ctz(mask);
+    }
+#endif
+    while (i < n && s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\')
+        i++;
+    return i;
+}
+
 /* Input bytes are taken up to max_bytes (never splitting a sequence); control
  * characters are escaped and invalid UTF-8 becomes U+FFFD, so the output is always
  * valid JSON whatever a client put in a header. Worst case 6 output bytes per input. */
@@ -99,6 +128,9 @@ void llmgw_sbuf_json_str(llmgw_sbuf *b, const char *s, size_t max_bytes)
     llmgw_sbuf_put(b, "\"", 1);
     size_t run = 0, i = 0;
     while (i < n) {
+        i += plain_ascii(u + i, n - i);
+        if (i == n)
+            break;
         unsigned char c = u[i];
         if (c >= 0x80) {
             size_t k = utf8_seq(u + i, n - i);
