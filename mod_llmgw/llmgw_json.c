@@ -69,6 +69,42 @@ size_t llmgw_utf8_seq(const unsigned char *s, size_t n)
     return utf8_seq(s, n);
 }
 
+size_t llmgw_utf8_run(const unsigned char *s, size_t n)
+{
+    const unsigned char *p = s, *e = s + n;
+    while (p < e && *p >= 0x80) {
+        unsigned c = *p, lo = 0x80, hi = 0xBF;
+        /* most of CJK, and every two-byte form, need no check beyond continuations */
+        if (c >= 0xE1 && c <= 0xEF && c != 0xED && e - p >= 3 && (p[1] & 0xC0) == 0x80 &&
+            (p[2] & 0xC0) == 0x80) {
+            p += 3;
+            continue;
+        }
+        if (c < 0xC2 || c > 0xF4)
+            break;
+        if (c < 0xE0) {
+            if (e - p < 2 || (p[1] & 0xC0) != 0x80)
+                break;
+            p += 2;
+            continue;
+        }
+        if (c == 0xE0)
+            lo = 0xA0;                  /* overlong */
+        else if (c == 0xED)
+            hi = 0x9F;                  /* surrogates */
+        else if (c == 0xF0)
+            lo = 0x90;                  /* overlong */
+        else if (c == 0xF4)
+            hi = 0x8F;                  /* past U+10FFFF */
+        size_t len = c < 0xF0 ? 3 : 4;
+        if ((size_t)(e - p) < len || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 ||
+            (len == 4 && (p[3] & 0xC0) != 0x80))
+            break;
+        p += len;
+    }
+    return (size_t)(p - s);
+}
+
 int llmgw_hex4(const unsigned char *p, unsigned *out)
 {
     unsigned v = 0;
@@ -133,7 +169,7 @@ void llmgw_sbuf_json_str(llmgw_sbuf *b, const char *s, size_t max_bytes)
             break;
         unsigned char c = u[i];
         if (c >= 0x80) {
-            size_t k = utf8_seq(u + i, n - i);
+            size_t k = llmgw_utf8_run(u + i, n - i);
             if (k) {
                 i += k;
                 continue;

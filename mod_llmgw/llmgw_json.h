@@ -46,6 +46,12 @@ int llmgw_json_depth_ok(const char *s, size_t n, int max);
  * no overlong forms, no surrogates, nothing above U+10FFFF (jansson's rules). */
 size_t llmgw_utf8_seq(const unsigned char *s, size_t n);
 
+/* How many bytes from s (of n) are whole valid sequences of non-ASCII characters, by
+ * the same rules: it stops at an ASCII byte, at the end, or before an invalid or cut
+ * sequence. Prompts in Japanese or Greek are runs of these: one loop, not one call per
+ * character. */
+size_t llmgw_utf8_run(const unsigned char *s, size_t n);
+
 /* The value of four hex digits at p (a \uXXXX escape's): 1, or 0 when one is not hex. */
 int llmgw_hex4(const unsigned char *p, unsigned *out);
 

@@ -96,46 +96,6 @@ static const unsigned char *plain_run(const unsigned char *p, const unsigned cha
  * their last, NULL when malformed: the scan's position then lives in a register
  * rather than in a struct whose address every token function would take. */
 
-/* Past a run of UTF-8 sequences (p at a byte >= 0x80) up to the next ASCII byte or e;
- * NULL at anything RFC 3629 calls ill-formed: overlong forms, surrogates, code points
- * past U+10FFFF, cut sequences (what llmgw_utf8_seq refuses, one by one). Prompts in
- * Japanese or Greek are runs of these: one tight loop rather than a return to the
- * ASCII scan after every character. */
-static inline const unsigned char *utf8_run(const unsigned char *p, const unsigned char *e)
-{
-    while (p < e && *p >= 0x80) {
-        unsigned c = *p, lo = 0x80, hi = 0xBF;
-        /* most of CJK, and every two-byte form, need no check beyond continuations */
-        if (c >= 0xE1 && c <= 0xEF && c != 0xED && e - p >= 3 && (p[1] & 0xC0) == 0x80 &&
-            (p[2] & 0xC0) == 0x80) {
-            p += 3;
-            continue;
-        }
-        if (c < 0xC2 || c > 0xF4)
-            return NULL;
-        if (c < 0xE0) {
-            if (e - p < 2 || (p[1] & 0xC0) != 0x80)
-                return NULL;
-            p += 2;
-            continue;
-        }
-        if (c == 0xE0)
-            lo = 0xA0;                  /* overlong */
-        else if (c == 0xED)
-            hi = 0x9F;                  /* surrogates */
-        else if (c == 0xF0)
-            lo = 0x90;                  /* overlong */
-        else if (c == 0xF4)
-            hi = 0x8F;                  /* past U+10FFFF */
-        size_t len = c < 0xF0 ? 3 : 4;
-        if ((size_t)(e - p) < len || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 ||
-            (len == 4 && (p[3] & 0xC0) != 0x80))
-            return NULL;
-        p += len;
-    }
-    return p;
-}
-
 /* The body of a string token from p, a byte inside it after which nothing was left to
  * check, to past its closing quote. *escaped: it holds a backslash. */
 static const unsigned char *string_rest(const unsigned char *p, const unsigned char *e,
@@ -169,8 +129,9 @@ static const unsigned char *string_rest(const unsigned char *p, const unsigned c
             }
             p += k;
         } else if (c >= 0x80) {
-            if (!(p = utf8_run(p, e)))
-                return NULL;
+            p += llmgw_utf8_run(p, (size_t)(e - p));
+            if (p < e && *p >= 0x80)
+                return NULL;            /* an invalid or cut sequence */
         } else {
             p++;
         }
