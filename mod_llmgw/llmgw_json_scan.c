@@ -92,6 +92,21 @@ static const unsigned char *plain_run(const unsigned char *p, const unsigned cha
     return p;
 }
 
+/* The byte at *pp, after whitespace if there is some (*pp moves to it); 0 at the end.
+ * Bodies on the wire are mostly compact: one test settles the usual case. */
+static inline int next_byte(const unsigned char **pp, const unsigned char *e, unsigned char *c)
+{
+    if (*pp == e)
+        return 0;
+    if ((*c = **pp) > ' ')
+        return 1;
+    skip_ws(pp, e);
+    if (*pp == e)
+        return 0;
+    *c = **pp;
+    return 1;
+}
+
 /* The tokens below take the position at their first byte and return the one after
  * their last, NULL when malformed: the scan's position then lives in a register
  * rather than in a struct whose address every token function would take. */
@@ -372,18 +387,10 @@ static llmgw_json_verdict scan(const char *s, size_t n, int max_depth, unsigned 
     if (p == e || (*p != '{' && *p != '['))
         return LLMGW_JSON_INVALID;
     /* Three states as labels — a value, what follows a value, a member name — so a
-     * member costs one pass through them, not a trip round a dispatch loop per token.
-     * Each state looks at its byte first and skips whitespace only when it finds some:
-     * bodies on the wire are mostly compact. */
+     * member costs one pass through them, not a trip round a dispatch loop per token. */
 value:
-    if (p == e)
+    if (!next_byte(&p, e, &c))
         return LLMGW_JSON_INVALID;
-    if ((c = *p) <= ' ') {
-        skip_ws(&p, e);
-        if (p == e)
-            return LLMGW_JSON_INVALID;
-        c = *p;
-    }
     if (c == '"') {
         if (!(p = string_token(p, e, &escaped)))
             return LLMGW_JSON_INVALID;
@@ -440,14 +447,8 @@ after:
         return p != e ? LLMGW_JSON_INVALID
                       : undecided ? LLMGW_JSON_UNDECIDED : LLMGW_JSON_VALID;
     }
-    if (p == e)
+    if (!next_byte(&p, e, &c))
         return LLMGW_JSON_INVALID;
-    if ((c = *p) <= ' ') {
-        skip_ws(&p, e);
-        if (p == e)
-            return LLMGW_JSON_INVALID;
-        c = *p;
-    }
     if (c == ',') {
         p++;
         if (closer[depth - 1] == '}')

@@ -81,6 +81,18 @@ static llmgw_rx *rx(const char *p)
     return r;
 }
 
+/* The oracle's own PCRE2 pattern: no callout, no start search, no limits. */
+static pcre2_code *raw_rx(const char *p)
+{
+    int e;
+    PCRE2_SIZE off;
+    pcre2_code *c = pcre2_compile((PCRE2_SPTR)p, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &e, &off,
+                                  NULL);
+    if (!c)
+        abort();
+    return c;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -98,23 +110,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     red[2] = (llmgw_content_rule){"api-key", key, 1};
     bl[0] = (llmgw_content_rule){"block-sensitive-topics", blk, 2};
     rules = (llmgw_content_rules){red, 3, bl, 1};
-    for (int i = 0; i < 4; i++) {
-        int e;
-        PCRE2_SIZE off;
-        check_rx[i] = pcre2_compile((PCRE2_SPTR)redact_patterns[i], PCRE2_ZERO_TERMINATED,
-                                    PCRE2_UTF, &e, &off, NULL);
-        if (!check_rx[i])
-            abort();
-    }
     static const char *const block_patterns[] = {"confidential", "internal only"};
-    for (int i = 0; i < 2; i++) {
-        int e;
-        PCRE2_SIZE off;
-        check_block[i] = pcre2_compile((PCRE2_SPTR)block_patterns[i], PCRE2_ZERO_TERMINATED,
-                                       PCRE2_UTF, &e, &off, NULL);
-        if (!check_block[i])
-            abort();
-    }
+    for (int i = 0; i < 4; i++)
+        check_rx[i] = raw_rx(redact_patterns[i]);
+    for (int i = 0; i < 2; i++)
+        check_block[i] = raw_rx(block_patterns[i]);
     check_md = pcre2_match_data_create(1, NULL);
     return 0;
 }
