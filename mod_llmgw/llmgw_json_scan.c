@@ -251,8 +251,6 @@ static const unsigned char *skip_ungot_nul(const unsigned char *p, const unsigne
     return p;
 }
 
-#define UNTRACKED (-2)          /* an object no wanted member lives in */
-
 /* Which wanted member of the object that wanted member parent's value is (or the
  * root's) the name is: -1 for none. Siblings of one length differ mostly in their
  * first byte, compared before memcmp is called. */
@@ -369,7 +367,7 @@ static llmgw_json_verdict scan(const char *s, size_t n, int max_depth, unsigned 
     const unsigned char *base = (const unsigned char *)s;
     const unsigned char *p = base, *e = base + n;
     int depth = 0, undecided = 0, escaped;
-    unsigned wanting = 0, tracked = 0;  /* bit d: want[d] >= 0; node[d] != UNTRACKED */
+    unsigned wanting = 0, tracked = 0;  /* bit d: want[d], node[d] hold a member */
     unsigned char c;
     uniq u;
     u.top = 0;
@@ -406,7 +404,7 @@ value:
             int m = !depth ? LLMGW_JSON_ROOT                /* whose value this is */
                   : wanting >> depth & 1 ? want[depth] : -1;
             int look = c == '{' && (depth ? m >= 0 && w[m].has_children : nw > 0);
-            node[depth + 1] = look ? m : UNTRACKED;
+            node[depth + 1] = m;
             tracked = look ? tracked | 1u << (depth + 1) : tracked & ~(1u << (depth + 1));
         }
         depth++;

@@ -49,22 +49,28 @@ typedef struct {
 
 /* What the scanner leaves undecided (integers of 19+ digits, reals that may overflow,
  * escaped root member names, a NUL after a literal) is judged by jansson, exactly as
- * before; its compact re-serialisation is valid JSON the views can read. */
+ * before; its compact re-serialisation is valid JSON the views can read (NULL: jansson
+ * refuses it, or no memory; free() the copy). */
+static char *jansson_copy(const char *s, size_t n)
+{
+    json_error_t err;
+    json_t *root = json_loadb(s, n, 0, &err);
+    if (!root)
+        return NULL;
+    char *copy = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return copy;
+}
+
 static int normalise(const char *s, size_t n, const char *const *names, size_t k,
                      parsed *ps)
 {
-    json_error_t err;
     vname nm[MAX_MEMBERS];
     for (size_t i = 0; i < k; i++) {
         nm[i].s = names[i];
         nm[i].n = strlen(names[i]);
     }
-    json_t *root = json_loadb(s, n, 0, &err);
-    if (!root)
-        return -1;
-    ps->copy = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    if (!ps->copy)
+    if (!(ps->copy = jansson_copy(s, n)))
         return -1;
     ps->root = llmgw_view_of(ps->copy, strlen(ps->copy));
     llmgw_view_members(ps->root, nm, k, ps->m);
@@ -113,7 +119,6 @@ static int parse_paths(const char *s, size_t n, const llmgw_json_path *paths,
                        const llmgw_json_paths *ps, jv *out, char **copy)
 {
     llmgw_json_span sp[LLMGW_JSON_PATHS_MAX];
-    json_error_t err;
     size_t k = ps->n;
     *copy = NULL;
     switch (llmgw_json_scan_paths(s, n, USAGE_MAX_DEPTH, 0, ps, sp)) {
@@ -121,17 +126,11 @@ static int parse_paths(const char *s, size_t n, const llmgw_json_path *paths,
         for (size_t i = 0; i < k; i++)      /* spans hold no whitespace to trim */
             out[i] = (jv){s + sp[i].off, sp[i].len};
         return 0;
-    case LLMGW_JSON_UNDECIDED: {
-        json_t *root = json_loadb(s, n, 0, &err);
-        if (!root)
-            return -1;
-        *copy = json_dumps(root, JSON_COMPACT);
-        json_decref(root);
-        if (!*copy)
+    case LLMGW_JSON_UNDECIDED:
+        if (!(*copy = jansson_copy(s, n)))
             return -1;
         view_paths(llmgw_view_of(*copy, strlen(*copy)), paths, k, out);
         return 0;
-    }
     default:
         return -1;
     }
