@@ -14,6 +14,12 @@
 #include <emmintrin.h>
 #endif
 
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
 #define JANSSON_MAX_DEPTH 2048      /* JSON_PARSER_MAX_DEPTH: deeper fails in jansson */
 
 static int is_digit(unsigned char c)
@@ -155,29 +161,32 @@ static const unsigned char *string_rest(const unsigned char *p, const unsigned c
 }
 
 /* A string token (p at its opening quote): past it, NULL when malformed. *escaped: it
- * holds a backslash. Most names and short values end within the first 16 bytes of
- * their body with nothing to check before the quote: one block settles those. */
+ * holds a backslash. Most names and short values end within the first 32 bytes of
+ * their body with nothing to check before the quote (OpenAI's usage names run to 26):
+ * two blocks settle those without a call. */
 static inline const unsigned char *string_token(const unsigned char *p, const unsigned char *e,
                                                 int *escaped)
 {
     p++;
 #ifdef __SSE2__
-    if (e - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-                                   _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
-        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
-        if (!mask) {
-            p += 16;                    /* plain so far: the rest from there */
-        } else {
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+#define SPECIAL16(v) _mm_movemask_epi8(_mm_or_si128(                                   \
+        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),             \
+        _mm_cmplt_epi8(v, space)))
+    for (int block = 0; block < 2 && e - p >= 16; block++) {
+        unsigned mask = (unsigned)SPECIAL16(_mm_loadu_si128((const __m128i *)(const void *)p));
+        if (mask) {
             p += __builtin_ctz(mask);
             if (*p == '"') {
                 *escaped = 0;
                 return p + 1;
             }
+            break;
         }
+        p += 16;                        /* plain so far: the rest from there */
     }
+#undef SPECIAL16
 #endif
     return string_rest(p, e, escaped);
 }
@@ -252,13 +261,41 @@ static const unsigned char *skip_ungot_nul(const unsigned char *p, const unsigne
 }
 
 /* Which wanted member of the object that wanted member parent's value is (or the
- * root's) the name is: -1 for none. Siblings of one length differ mostly in their
- * first byte, compared before memcmp is called. */
-static int wanted(const unsigned char *key, size_t len, int parent, const llmgw_json_paths *ps)
+ * root's) the name is: -1 for none. The hash mixes the name's length and end bytes
+ * with its parent: siblings of one length differ mostly there. */
+static inline unsigned path_hash(int parent, size_t len, unsigned first, unsigned last)
 {
-    for (int i = ps->first[parent + 1]; i >= 0; i = ps->w[i].next)
-        if (ps->w[i].len == len && (!len || (key[0] == (unsigned char)ps->w[i].name[0] &&
-                                             !memcmp(ps->w[i].name, key, len))))
+    return ((unsigned)len ^ first << 1 ^ last << 2 ^ (unsigned)(parent + 1) << 3) %
+           LLMGW_JSON_PATH_SLOTS;
+}
+
+/* memcmp(a, b, n) == 0 for names, without the call: words from both ends overlap. */
+static inline int same_bytes(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    uint64_t x, y, x2, y2;
+    if (n < 8) {
+        while (n && *a == *b)
+            a++, b++, n--;
+        return n == 0;
+    }
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return 0;
+    }
+    memcpy(&x2, a + n - 8, 8);
+    memcpy(&y2, b + n - 8, 8);
+    return x2 == y2;
+}
+
+static ALWAYS_INLINE int wanted(const unsigned char *key, size_t len, int parent,
+                                const llmgw_json_paths *ps)
+{
+    unsigned h = len ? path_hash(parent, len, key[0], key[len - 1]) : path_hash(parent, 0, 0, 0);
+    for (int i = ps->slot[h]; i >= 0; i = ps->w[i].next)
+        if (ps->w[i].len == len && ps->w[i].parent == parent &&
+            same_bytes((const unsigned char *)ps->w[i].name, key, len))
             return i;
     return -1;
 }
@@ -356,8 +393,9 @@ static inline const unsigned char *plain_integer(const unsigned char *p, const u
  * value is being read at level d, node[d] the wanted member whose object is open at
  * level d (LLMGW_JSON_ROOT for the root object); both are read only where the bit d of
  * wanting and of tracked says they are set, so nothing needs clearing per scan. */
-static llmgw_json_verdict scan(const char *s, size_t n, int max_depth, unsigned flags,
-                               const llmgw_json_paths *ps, llmgw_json_span *spans)
+static ALWAYS_INLINE llmgw_json_verdict scan_with(const char *s, size_t n, int max_depth,
+                                                  const int unique, const llmgw_json_paths *ps,
+                                                  llmgw_json_span *spans)
 {
     const struct llmgw_json_want *w = ps->w;
     size_t nw = ps->n;
@@ -368,17 +406,18 @@ static llmgw_json_verdict scan(const char *s, size_t n, int max_depth, unsigned 
     const unsigned char *p = base, *e = base + n;
     int depth = 0, undecided = 0, escaped;
     unsigned wanting = 0, tracked = 0;  /* bit d: want[d], node[d] hold a member */
+    unsigned bit = 1;                   /* bit depth, 0 past LLMGW_JSON_PATH_DEPTH */
     unsigned char c;
     uniq u;
     u.top = 0;
-    u.on = (flags & LLMGW_JSON_UNIQUE_KEYS) != 0;
+    u.on = unique;
     if (u.on && n > UINT32_MAX)
         return LLMGW_JSON_UNDECIDED;
     if (max_depth > JANSSON_MAX_DEPTH)
         max_depth = JANSSON_MAX_DEPTH;
     uint64_t len_bits = ps->len_bits;
-    for (size_t i = 0; i < nw; i++)
-        spans[i].off = spans[i].len = 0;
+    if (nw)
+        memset(spans, 0, nw * sizeof *spans);
     if (!s)
         return LLMGW_JSON_INVALID;
     skip_ws(&p, e);
@@ -399,15 +438,17 @@ value:
             return LLMGW_JSON_INVALID;
         closer[depth] = (unsigned char)(c + 2);  /* '{' + 2 is '}', '[' + 2 is ']' */
         if (c == '{')
-            uniq_open(&u, depth, &undecided);
+            if (unique)
+                uniq_open(&u, depth, &undecided);
         if (depth < LLMGW_JSON_PATH_DEPTH) {
             int m = !depth ? LLMGW_JSON_ROOT                /* whose value this is */
-                  : wanting >> depth & 1 ? want[depth] : -1;
+                  : wanting & bit ? want[depth] : -1;
             int look = c == '{' && (depth ? m >= 0 && w[m].has_children : nw > 0);
             node[depth + 1] = m;
             tracked = look ? tracked | 1u << (depth + 1) : tracked & ~(1u << (depth + 1));
         }
         depth++;
+        bit = depth <= LLMGW_JSON_PATH_DEPTH ? 1u << depth : 0;
         p++;
         skip_ws(&p, e);
         if (p == e)
@@ -418,7 +459,8 @@ value:
             goto value;
         }
         depth--;                        /* {} or [] */
-        if (c == '{')
+        bit = depth <= LLMGW_JSON_PATH_DEPTH ? 1u << depth : 0;
+        if (unique && c == '{')
             uniq_close(&u, depth);
         p++;
         goto after;
@@ -435,10 +477,10 @@ value:
         return LLMGW_JSON_INVALID;
     p = skip_ungot_nul(p, e, &undecided);
 after:
-    if (depth <= LLMGW_JSON_PATH_DEPTH && (wanting >> depth & 1)) {
+    if (wanting & bit) {
         spans[want[depth]].off = (size_t)(vstart[depth] - base);
         spans[want[depth]].len = (size_t)(p - vstart[depth]);
-        wanting &= ~(1u << depth);
+        wanting &= ~bit;
     }
     if (depth == 0) {
         skip_ws(&p, e);
@@ -456,7 +498,8 @@ after:
     if (c != closer[depth - 1])
         return LLMGW_JSON_INVALID;
     depth--;
-    if (c == '}')
+    bit = depth <= LLMGW_JSON_PATH_DEPTH ? 1u << depth : 0;
+    if (unique && c == '}')
         uniq_close(&u, depth);
     p++;
     goto after;
@@ -469,9 +512,9 @@ key:
         if (!(p = string_token(p, e, &escaped)))
             return LLMGW_JSON_INVALID;
         size_t klen = (size_t)(p - 1 - k);
-        if (!uniq_add(&u, depth - 1, base, k, klen, escaped, &undecided))
+        if (unique && !uniq_add(&u, depth - 1, base, k, klen, escaped, &undecided))
             return LLMGW_JSON_INVALID;
-        if (depth <= LLMGW_JSON_PATH_DEPTH && (tracked >> depth & 1)) {
+        if (tracked & bit) {
             if (escaped) {
                 undecided = 1;          /* it might spell a wanted name */
             } else if (len_bits >> (klen % 64) & 1) {
@@ -480,7 +523,7 @@ key:
                     if (w[i].has_children && spans[i].len)   /* a repeat */
                         forget_below(i, ps, spans);
                     want[depth] = i;
-                    wanting |= 1u << depth;
+                    wanting |= bit;
                 }
             }
         }
@@ -494,9 +537,30 @@ key:
     }
     p++;
     skip_ws(&p, e);
-    if (depth <= LLMGW_JSON_PATH_DEPTH && (wanting >> depth & 1))
+    if (wanting & bit)
         vstart[depth] = p;
     goto value;
+}
+
+/* Two scans, so that bodies judged without LLMGW_JSON_UNIQUE_KEYS (provider
+ * responses) pay nothing for the bookkeeping of names. */
+static llmgw_json_verdict scan_unique(const char *s, size_t n, int max_depth,
+                                      const llmgw_json_paths *ps, llmgw_json_span *spans)
+{
+    return scan_with(s, n, max_depth, 1, ps, spans);
+}
+
+static llmgw_json_verdict scan_plain(const char *s, size_t n, int max_depth,
+                                     const llmgw_json_paths *ps, llmgw_json_span *spans)
+{
+    return scan_with(s, n, max_depth, 0, ps, spans);
+}
+
+static llmgw_json_verdict scan(const char *s, size_t n, int max_depth, unsigned flags,
+                               const llmgw_json_paths *ps, llmgw_json_span *spans)
+{
+    return flags & LLMGW_JSON_UNIQUE_KEYS ? scan_unique(s, n, max_depth, ps, spans)
+                                          : scan_plain(s, n, max_depth, ps, spans);
 }
 
 /* The wanted members as the scan reads them: lengths, and each object's members linked
@@ -508,8 +572,7 @@ static int prepare(const llmgw_json_path *paths, const char *const *names, size_
         return -1;
     ps->n = n;
     ps->len_bits = 0;
-    for (size_t i = 0; i <= n; i++)
-        ps->first[i] = -1;
+    memset(ps->slot, -1, sizeof ps->slot);
     for (size_t i = 0; i < n; i++) {
         struct llmgw_json_want *w = &ps->w[i];
         w->name = paths ? paths[i].name : names[i];
@@ -522,9 +585,13 @@ static int prepare(const llmgw_json_path *paths, const char *const *names, size_
             ps->w[w->parent].has_children = 1;
         ps->len_bits |= (uint64_t)1 << (w->len % 64);
     }
-    for (size_t i = n; i-- > 0;) {     /* each list in the order given */
-        ps->w[i].next = ps->first[ps->w[i].parent + 1];
-        ps->first[ps->w[i].parent + 1] = (int)i;
+    for (size_t i = n; i-- > 0;) {     /* each chain in the order given: the first wins */
+        const struct llmgw_json_want *w = &ps->w[i];
+        const unsigned char *nm = (const unsigned char *)w->name;
+        unsigned h = w->len ? path_hash(w->parent, w->len, nm[0], nm[w->len - 1])
+                            : path_hash(w->parent, 0, 0, 0);
+        ps->w[i].next = ps->slot[h];
+        ps->slot[h] = (int8_t)i;
     }
     return 0;
 }

@@ -62,17 +62,19 @@ typedef struct {
 
 #define LLMGW_JSON_PATH(lit, parent) {"" lit, sizeof(lit) - 1, (parent)}
 
-/* Paths prepared once for every scan that wants them (each object's wanted members in
- * a list, names measured). Read-only after llmgw_json_paths_init, which returns -1 for
- * more than LLMGW_JSON_PATHS_MAX paths or a parent that does not come before its
- * child. */
+/* Paths prepared once for every scan that wants them (names measured, and found by a
+ * small hash of parent, length and end bytes). Read-only after llmgw_json_paths_init,
+ * which returns -1 for more than LLMGW_JSON_PATHS_MAX paths or a parent that does not
+ * come before its child. */
+#define LLMGW_JSON_PATH_SLOTS 128
 typedef struct {
     struct llmgw_json_want {
         const char *name;
         size_t len;
-        int parent, next, has_children;
+        int parent, has_children;
+        int next;                           /* the next path in the same slot, or -1 */
     } w[LLMGW_JSON_PATHS_MAX];
-    int first[LLMGW_JSON_PATHS_MAX + 1];    /* [parent + 1]: its first wanted member */
+    int8_t slot[LLMGW_JSON_PATH_SLOTS];     /* the first path of each hash, or -1 */
     size_t n;
     uint64_t len_bits;
 } llmgw_json_paths;

@@ -179,6 +179,7 @@ static int json_media_type(const char *ct)
  * a 1 KB chat body costs about three times the whole of mod_proxy_http's work on the
  * request, and most routes never read it. */
 static const char *const READ_MEMBERS[] = LLMGW_REQUEST_MEMBERS;
+static llmgw_json_paths read_paths;    /* READ_MEMBERS, prepared at registration */
 
 static json_t *shallow_root(const char *body, const llmgw_json_span *sp)
 {
@@ -213,8 +214,8 @@ static int parse_body(llmgw_req *q, char *err, size_t errcap)
     while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
         i++;
     if (i < len && body[i] == '{' &&
-        llmgw_json_scan_flags(body, len, LLMGW_MAX_JSON_DEPTH, LLMGW_JSON_UNIQUE_KEYS,
-                              READ_MEMBERS, LLMGW_RM_N, q->body_spans) == LLMGW_JSON_VALID) {
+        llmgw_json_scan_paths(body, len, LLMGW_MAX_JSON_DEPTH, LLMGW_JSON_UNIQUE_KEYS,
+                              &read_paths, q->body_spans) == LLMGW_JSON_VALID) {
         q->body_shallow = 1;
         return 1;
     }
@@ -326,6 +327,11 @@ void llmgw_body_replay(llmgw_req *q)
 
 void llmgw_body_register(void)
 {
+    llmgw_json_path rm[LLMGW_RM_N];
+    for (size_t i = 0; i < LLMGW_RM_N; i++)
+        rm[i] = (llmgw_json_path){READ_MEMBERS[i], 0, LLMGW_JSON_ROOT};
+    if (llmgw_json_paths_init(&read_paths, rm, LLMGW_RM_N) != 0)
+        abort();                        /* READ_MEMBERS is malformed */
     replay_rec = ap_register_input_filter(REPLAY_FILTER, replay_filter, NULL, AP_FTYPE_PROTOCOL);
     replay_res_rec = ap_register_input_filter(REPLAY_FILTER_RES, replay_filter, NULL,
                                               AP_FTYPE_RESOURCE);

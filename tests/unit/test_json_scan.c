@@ -400,6 +400,52 @@ static void test_long_strings_every_offset(void **state)
     }
 }
 
+/* Every path of a full set found where names share hash slots: names of one length and
+ * the same end bytes in each object, the same names in objects 0 and 16 (whose parent
+ * terms of the hash are alike), and unwanted names of the same shape beside them. */
+#define SLOT_OBJECTS 17
+static void test_paths_sharing_slots(void **state)
+{
+    (void)state;
+    static char names[LLMGW_JSON_PATHS_MAX][4];
+    llmgw_json_path paths[LLMGW_JSON_PATHS_MAX];
+    llmgw_json_paths ps;
+    char text[4096];
+    size_t n = 0;
+    for (int i = 0; i < LLMGW_JSON_PATHS_MAX; i++) {
+        int j = i - SLOT_OBJECTS;
+        if (j < 0) {
+            snprintf(names[i], sizeof names[i], "o%d", i);
+            paths[i] = (llmgw_json_path){names[i], 0, LLMGW_JSON_ROOT};
+        } else {
+            snprintf(names[i], sizeof names[i], "k%ck", 'a' + j / SLOT_OBJECTS);
+            paths[i] = (llmgw_json_path){names[i], 0, j % SLOT_OBJECTS};
+        }
+    }
+    assert_int_equal(llmgw_json_paths_init(&ps, paths, LLMGW_JSON_PATHS_MAX), 0);
+    n += (size_t)snprintf(text + n, sizeof text - n, "{\"oX\":1");
+    for (int o = SLOT_OBJECTS - 1; o >= 0; o--) {   /* objects, and names in them, reversed */
+        n += (size_t)snprintf(text + n, sizeof text - n, ",\"o%d\":{\"kzk\":-1", o);
+        for (int i = LLMGW_JSON_PATHS_MAX - 1; i >= SLOT_OBJECTS; i--)
+            if ((i - SLOT_OBJECTS) % SLOT_OBJECTS == o)
+                n += (size_t)snprintf(text + n, sizeof text - n, ",\"%s\":%d", names[i], i);
+        n += (size_t)snprintf(text + n, sizeof text - n, ",\"kk\":-2}");
+    }
+    n += (size_t)snprintf(text + n, sizeof text - n, "}");
+    assert_true(n < sizeof text);
+    llmgw_json_span sp[LLMGW_JSON_PATHS_MAX];
+    assert_int_equal(llmgw_json_scan_paths(text, n, 64, LLMGW_JSON_UNIQUE_KEYS, &ps, sp),
+                     LLMGW_JSON_VALID);
+    for (int i = SLOT_OBJECTS; i < LLMGW_JSON_PATHS_MAX; i++) {
+        char want[8];
+        snprintf(want, sizeof want, "%d", i);
+        assert_int_equal(sp[i].len, strlen(want));
+        assert_memory_equal(text + sp[i].off, want, strlen(want));
+    }
+    for (int i = 0; i < SLOT_OBJECTS; i++)
+        assert_true(sp[i].len > 0 && text[sp[i].off] == '{');
+}
+
 static void test_depth_limit_and_no_recursion(void **state)
 {
     enum { D = 200000 };
@@ -518,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_depth_limit_and_no_recursion),
         cmocka_unit_test(test_unique_keys),
         cmocka_unit_test(test_long_strings_every_offset),
+        cmocka_unit_test(test_paths_sharing_slots),
         cmocka_unit_test(test_utf8_every_sequence),
         cmocka_unit_test(test_build_values),
         cmocka_unit_test(test_usage_through_the_scanner),
