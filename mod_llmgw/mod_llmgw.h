@@ -37,6 +37,8 @@ typedef struct llmgw_provider {
     const char *name;
     llmgw_ptype type;
     const char *url;          /* no trailing slash */
+    const char *proxy_url;    /* "proxy:" + url: r->filename's start for mod_proxy */
+    size_t proxy_url_len;
     const char *key;          /* resolved secret, NULL for key=none */
     const char *key_header;
     const char *key_value;    /* prefix + key, ready for headers_in */
@@ -51,6 +53,7 @@ typedef enum { LLMGW_ID_KEY, LLMGW_ID_JWT, LLMGW_ID_APACHE, LLMGW_ID_PASSTHROUGH
 typedef struct {
     const char *route_name;
     const char *prefix;       /* the <Location> path the route is mounted at */
+    size_t prefix_len;        /* without trailing slashes */
     const llmgw_provider *provider;
     const char *file;
     int line;
@@ -113,6 +116,7 @@ typedef struct llmgw_req {
     llmgw_json_span body_spans[LLMGW_RM_N];   /* where the scan found them in body */
     const char *body;
     apr_size_t body_len;
+    apr_off_t sent_length;          /* the client's Content-Length (0: none, -1: bad) */
     int hide_usage_chunk;           /* we asked for OpenAI's usage chunk, the client did not */
     /* response */
     llmgw_usage usage;

@@ -24,7 +24,7 @@ static const char *presented_key(llmgw_req *q)
 {
     apr_table_t *h = q->r->headers_in;
     const char *v = apr_table_get(h, "Authorization");
-    if (v && !ap_cstr_casecmpn(v, "Bearer ", 7)) {
+    if (v && (!strncmp(v, "Bearer ", 7) || !ap_cstr_casecmpn(v, "Bearer ", 7))) {
         v += 7;
         while (*v == ' ')
             v++;

@@ -63,7 +63,10 @@ static void install_replay(llmgw_req *q)
     } else {
         ap_add_input_filter_handle(replay_res_rec, ctx, r, r->connection);
     }
-    apr_table_setn(r->headers_in, "Content-Length", apr_off_t_toa(r->pool, (apr_off_t)q->body_len));
+    /* the client's Content-Length stands when it still tells the body's length */
+    if (q->sent_length <= 0 || q->sent_length != (apr_off_t)q->body_len)
+        apr_table_setn(r->headers_in, "Content-Length",
+                       apr_off_t_toa(r->pool, (apr_off_t)q->body_len));
     apr_table_unset(r->headers_in, "Transfer-Encoding");
     apr_table_unset(r->headers_in, "Expect");
 }
@@ -165,7 +168,9 @@ static void ask_for_stream_usage(llmgw_req *q)
  * before a byte of it is read. */
 static int json_media_type(const char *ct)
 {
-    if (!ct)
+    static const char json[] = "application/json";
+    if (!ct || (!strncmp(ct, json, sizeof json - 1) &&   /* as SDKs send it */
+                (ct[sizeof json - 1] == '\0' || ct[sizeof json - 1] == ';')))
         return 1;
     size_t n = strcspn(ct, "; \t");
     if (n == strlen("application/json") && !ap_cstr_casecmpn(ct, "application/json", n))
@@ -288,14 +293,16 @@ static int has_body(request_rec *r, apr_off_t *length)
         *length = -1;
     if (r->header_only)
         return 0;
-    return r->kept_body || apr_table_get(r->headers_in, "Transfer-Encoding") || *length != 0;
+    return *length != 0 || r->kept_body || apr_table_get(r->headers_in, "Transfer-Encoding");
 }
 
 int llmgw_read_body(llmgw_req *q, apr_off_t limit)
 {
     request_rec *r = q->r;
     apr_off_t length;
-    if (!has_body(r, &length)) {
+    int body = has_body(r, &length);
+    q->sent_length = length;
+    if (!body) {
         llmgw_request_info(q->prov->type, NULL, q->path, r->args, &q->info);
         return OK;
     }

@@ -178,6 +178,8 @@ static const char *cmd_provider(cmd_parms *cmd, void *dc, int argc, char *const 
     pv->key_header = llmgw_ptype_key_header(pv->type);
     if (pv->key)
         pv->key_value = apr_pstrcat(cmd->pool, llmgw_ptype_key_prefix(pv->type), pv->key, NULL);
+    pv->proxy_url = apr_pstrcat(cmd->pool, "proxy:", pv->url, NULL);
+    pv->proxy_url_len = strlen(pv->proxy_url);
     if ((err = llmgw_proxy_define_worker(cmd, pv->url)))
         return err;
     if (apr_hash_get(registry->providers, pv->name, APR_HASH_KEY_STRING))
@@ -195,6 +197,9 @@ static const char *cmd_route(cmd_parms *cmd, void *dcv, const char *name)
         return "LLMGWRoute belongs inside <Location /prefix> (a plain path, not a regex)";
     dc->route_name = name;
     dc->prefix = cmd->path;
+    dc->prefix_len = strlen(dc->prefix);
+    while (dc->prefix_len && dc->prefix[dc->prefix_len - 1] == '/')
+        dc->prefix_len--;
     dc->file = cmd->directive->filename;
     dc->line = cmd->directive->line_num;
     *(llmgw_dir_conf **)apr_array_push(registry->routes) = dc;

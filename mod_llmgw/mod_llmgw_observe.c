@@ -43,10 +43,14 @@ static void on_event(void *baton, const char *event, size_t elen, const char *da
         llmgw_completion_from_event(q->prov->type, event, elen, data, dlen, &q->completion);
 }
 
+/* want is lower case; providers send it so, which strncmp settles without a table */
 static int is_type(const char *ct, const char *want)
 {
     size_t n = strlen(want);
-    return ct && !ap_cstr_casecmpn(ct, want, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+    if (!ct || (ct[0] | 0x20) != want[0] ||
+        (strncmp(ct, want, n) && ap_cstr_casecmpn(ct, want, n)))
+        return 0;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
 /* The provider's Content-Length when it gave one (most answers are a few hundred

@@ -66,6 +66,17 @@ static const char *strip_key_param(apr_pool_t *p, const char *args, const char *
     return *out ? out : NULL;
 }
 
+/* "proxy:" + the provider's URL + the path below the route, as mod_rewrite's [P] sets
+ * it; the first two are joined at configuration time. */
+static char *proxy_filename(apr_pool_t *p, const llmgw_provider *pv, const char *path)
+{
+    size_t n = strlen(path);
+    char *f = apr_palloc(p, pv->proxy_url_len + n + 1);
+    memcpy(f, pv->proxy_url, pv->proxy_url_len);
+    memcpy(f + pv->proxy_url_len, path, n + 1);
+    return f;
+}
+
 int llmgw_translate_name(request_rec *r)
 {
     if (r->main || r->prev || r->proxyreq || r->uri[0] != '/')
@@ -73,9 +84,7 @@ int llmgw_translate_name(request_rec *r)
     const llmgw_dir_conf *dc = ap_get_module_config(r->per_dir_config, &llmgw_module);
     if (!dc || !dc->provider)
         return DECLINED;
-    size_t pl = strlen(dc->prefix);
-    while (pl && dc->prefix[pl - 1] == '/')
-        pl--;
+    size_t pl = dc->prefix_len;
     if (strncmp(r->uri, dc->prefix, pl) || (r->uri[pl] && r->uri[pl] != '/'))
         return DECLINED;
 
@@ -96,7 +105,7 @@ int llmgw_translate_name(request_rec *r)
     if (qkey)
         llmgw_scrub_request_line(r);   /* %r in the access log must not show the key */
 
-    r->filename = apr_pstrcat(r->pool, "proxy:", q->prov->url, q->path, NULL);
+    r->filename = proxy_filename(r->pool, q->prov, q->path);
     r->proxyreq = PROXYREQ_REVERSE;
     r->handler = "proxy-server";
     return OK;
