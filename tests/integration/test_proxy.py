@@ -252,6 +252,24 @@ def test_large_body_is_replayed_exactly(stack):
     assert "transfer-encoding" not in seen["headers"]
 
 
+def test_chunked_body_goes_upstream_with_its_length(stack):
+    # no Content-Length from the client: the replay must give mod_proxy_http one; and a
+    # client's length that still holds is forwarded as sent
+    stack.mocks.reset("openai")
+    raw = json.dumps(dict(CHAT, user="chunked")).encode()
+    st, h, out = stack.call("POST", "/v1/chat/completions", iter([raw[:10], raw[10:]]),
+                            key=stack.keys.alice, headers={"Transfer-Encoding": "chunked"})
+    assert st == 200, out
+    st, h, out = stack.call("POST", "/v1/chat/completions", raw, key=stack.keys.alice)
+    assert st == 200, out
+    seen = stack.mocks.requests("openai")
+    assert len(seen) == 2
+    for s in seen:
+        assert s["body"].encode() == raw
+        assert s["headers"].get("content-length") == str(len(raw))
+        assert "transfer-encoding" not in s["headers"]
+
+
 def test_body_over_limit_is_413_and_malformed_json_400(stack):
     import socket
     with socket.create_connection(("127.0.0.1", stack.httpd.port), timeout=10) as s:
