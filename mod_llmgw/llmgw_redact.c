@@ -39,6 +39,9 @@ struct llmgw_rx {
     int jit;
     int starts;         /* 0, or 1 or 2 byte ranges [lo, hi] every match starts in */
     unsigned char lo[2], hi[2];
+    pcre2_code *at;     /* with starts and JIT: anchored, no callout (see search) */
+    int word_start;     /* every match starts at \\b with a word character */
+    int need;           /* a byte every match holds, -1 for none known */
 };
 
 typedef struct {
@@ -133,43 +136,151 @@ static void start_ranges(llmgw_rx *rx, const char *pattern)
     rx->starts = n;
 }
 
-/* The first byte at or after from where a match of rx could start, or len. */
-static size_t first_start(const llmgw_rx *rx, const unsigned char *t, size_t from, size_t len)
-{
-    size_t i = from;
-    unsigned w0 = (unsigned)(rx->hi[0] - rx->lo[0]), w1 = (unsigned)(rx->hi[1] - rx->lo[1]);
+/* The bytes where a match of rx could start, in order, sixteen tested a step. */
+typedef struct {
+    const unsigned char *t;
+    size_t len, block;          /* mask covers [block, block + 16) */
+    unsigned mask;
+    unsigned char lo[2], w[2];  /* byte x is in range i when (x - lo[i]) mod 256 <= w[i] */
 #ifdef __SSE2__
-    /* x in [lo, hi] exactly when (x - lo) mod 256 <= hi - lo, i.e. max(x - lo, w) == w */
-    const __m128i lo0 = _mm_set1_epi8((char)rx->lo[0]), lo1 = _mm_set1_epi8((char)rx->lo[1]),
-                  lim0 = _mm_set1_epi8((char)w0), lim1 = _mm_set1_epi8((char)w1);
-    for (; len - i >= 16; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
-        __m128i d0 = _mm_sub_epi8(v, lo0), d1 = _mm_sub_epi8(v, lo1);
-        __m128i in = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(d0, lim0), lim0),
-                                  _mm_cmpeq_epi8(_mm_max_epu8(d1, lim1), lim1));
-        unsigned mask = (unsigned)_mm_movemask_epi8(in);
-        if (mask)
-            return i + (size_t)__builtin_ctz(mask);
+    __m128i vlo[2], vw[2];
+#endif
+} starts_iter;
+
+static inline unsigned start_mask(const starts_iter *it)
+{
+    const unsigned char *t = it->t + it->block;
+    size_t n = it->len - it->block;
+#ifdef __SSE2__
+    if (n >= 16) {
+        /* (x - lo) mod 256 <= w exactly when max(x - lo, w) == w */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)t);
+        __m128i d0 = _mm_sub_epi8(v, it->vlo[0]), d1 = _mm_sub_epi8(v, it->vlo[1]);
+        return (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(d0, it->vw[0]), it->vw[0]),
+                         _mm_cmpeq_epi8(_mm_max_epu8(d1, it->vw[1]), it->vw[1])));
     }
 #endif
-    for (; i < len; i++)
-        if ((unsigned char)(t[i] - rx->lo[0]) <= w0 || (unsigned char)(t[i] - rx->lo[1]) <= w1)
-            return i;
-    return len;
+    unsigned mask = 0;
+    for (size_t i = 0; i < n && i < 16; i++)
+        if ((unsigned char)(t[i] - it->lo[0]) <= it->w[0] ||
+            (unsigned char)(t[i] - it->lo[1]) <= it->w[1])
+            mask |= 1u << i;
+    return mask;
 }
 
-/* pcre2_match from start, beginning at the first byte a match can start with. Where the
- * subject's UTF-8 is still to be checked (opts without PCRE2_NO_UTF_CHECK) PCRE2 does
- * it, from start, as before. */
-static int search(const llmgw_rx *rx, const char *text, size_t len, size_t start,
-                  uint32_t opts, pcre2_match_data *md, pcre2_match_context *mctx)
+static void starts_from(starts_iter *it, const llmgw_rx *rx, const char *t, size_t len,
+                        size_t from)
 {
+    it->t = (const unsigned char *)t;
+    it->len = len;
+    it->block = from;
+    for (int i = 0; i < 2; i++) {
+        it->lo[i] = rx->lo[i];
+        it->w[i] = (unsigned char)(rx->hi[i] - rx->lo[i]);
+#ifdef __SSE2__
+        it->vlo[i] = _mm_set1_epi8((char)it->lo[i]);
+        it->vw[i] = _mm_set1_epi8((char)it->w[i]);
+#endif
+    }
+    it->mask = from < len ? start_mask(it) : 0;
+}
+
+/* The next such byte's offset, or len. */
+static inline size_t starts_next(starts_iter *it)
+{
+    while (!it->mask) {
+        it->block += 16;
+        if (it->block >= it->len)
+            return it->len;
+        it->mask = start_mask(it);
+    }
+    size_t at = it->block + (size_t)__builtin_ctz(it->mask);
+    it->mask &= it->mask - 1;
+    return at;
+}
+
+static int is_word(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c == '_';
+}
+
+static int deadline_passed(scan_private *sp);
+
+/* pcre2_match from start, as if PCRE2 searched itself. Where the subject's UTF-8 is
+ * still to be checked (opts without PCRE2_NO_UTF_CHECK) PCRE2 does it, from start, as
+ * before. Otherwise:
+ * - a byte every match must hold (PCRE2's last literal code unit) is looked for first:
+ *   a card or social security number pattern over a text without '-' is done there;
+ * - for a pattern whose matches start in one or two byte ranges, each such byte (and,
+ *   for one led by \\b and a word character, only one after a non-word byte) is tried
+ *   in turn with the anchored copy of the pattern: the first that matches is where
+ *   PCRE2's own search would have stopped, since no match starts anywhere else. PCRE2
+ *   steps through a text a byte at a time (about ten instructions each here); this
+ *   skips to the candidates sixteen bytes a step. A text with many candidates is
+ *   handed to PCRE2's own search after MAX_ANCHORED tries. The callout that bounds a
+ *   search's time is not in the anchored copy: the tries are counted here instead. */
+#define MAX_ANCHORED 64
+static int search(const llmgw_rx *rx, const char *text, size_t len, size_t start,
+                  uint32_t opts, scan_private *sp)
+{
+    if ((opts & PCRE2_NO_UTF_CHECK) && rx->need >= 0 &&
+        !memchr(text + start, rx->need, len - start))
+        return PCRE2_ERROR_NOMATCH;
     if (rx->starts && (opts & PCRE2_NO_UTF_CHECK)) {
-        start = first_start(rx, (const unsigned char *)text, start, len);
+        starts_iter it;
+        starts_from(&it, rx, text, len, start);
+        start = starts_next(&it);
+        for (int tries = 0; rx->at && start < len && tries < MAX_ANCHORED;
+             start = starts_next(&it)) {
+            if (rx->word_start && start > 0 && is_word((unsigned char)text[start - 1]))
+                continue;               /* inside a word: no \\b here */
+            int rc = pcre2_jit_match(rx->at, (PCRE2_SPTR)text, len, start, opts, sp->md,
+                                     sp->mctx);
+            if (rc != PCRE2_ERROR_NOMATCH)
+                return rc;
+            if (++tries % CLOCK_EVERY == 0 && deadline_passed(sp))
+                return ERROR_DEADLINE;
+        }
         if (start == len)
             return PCRE2_ERROR_NOMATCH; /* no match is empty: none starts at the end */
     }
-    return pcre2_match(rx->code, (PCRE2_SPTR)text, len, start, opts, md, mctx);
+    return pcre2_match(rx->code, (PCRE2_SPTR)text, len, start, opts, sp->md, sp->mctx);
+}
+
+/* What search needs besides the pattern: the byte every match holds, where it is not a
+ * letter (caseless matching could find it as another byte: k as U+212A), and the
+ * anchored copy for patterns with start ranges. The copy has no callout: each call
+ * tries one position, under the match limit. */
+static int search_aids(llmgw_rx *rx, const char *pattern, size_t skip_verbs)
+{
+    uint32_t type = 0, unit = 0;
+    rx->need = -1;
+    if (!pcre2_pattern_info(rx->code, PCRE2_INFO_LASTCODETYPE, &type) && type == 1 &&
+        !pcre2_pattern_info(rx->code, PCRE2_INFO_LASTCODEUNIT, &unit) && unit < 0x80 &&
+        !((unit | 0x20) >= 'a' && (unit | 0x20) <= 'z'))
+        rx->need = (int)unit;
+    if (!rx->starts || !rx->jit)
+        return 0;
+    /* \\b first, no alternation anywhere (so no branch starts otherwise), and only word
+     * characters to start with: every match starts just after a non-word character */
+    const char *q = pattern + skip_verbs;
+    rx->word_start = q[0] == '\\' && q[1] == 'b' && q[2] && !strchr("?*+{", q[2]) &&
+                     !strchr(q, '|');
+    for (int i = 0; rx->word_start && i < 2; i++)
+        for (unsigned c = rx->lo[i]; c <= rx->hi[i]; c++)
+            rx->word_start &= is_word((unsigned char)c);
+    int code;
+    PCRE2_SIZE off;
+    rx->at = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                           PCRE2_UTF | PCRE2_ANCHORED, &code, &off, NULL);
+    if (!rx->at)
+        return -1;
+    if (pcre2_jit_compile(rx->at, PCRE2_JIT_COMPLETE) != 0) {
+        pcre2_code_free(rx->at);        /* PCRE2's own search, as without JIT */
+        rx->at = NULL;
+    }
+    return 0;
 }
 
 llmgw_rx *llmgw_rx_compile(const char *pattern, char *err, size_t errcap)
@@ -200,6 +311,11 @@ llmgw_rx *llmgw_rx_compile(const char *pattern, char *err, size_t errcap)
     /* without JIT (an exotic platform) the interpreter runs, under the same limits */
     rx->jit = pcre2_jit_compile(rx->code, PCRE2_JIT_COMPLETE) == 0;
     start_ranges(rx, pattern);
+    if (search_aids(rx, pattern, v) < 0) {
+        llmgw_rx_free(rx);
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
     return rx;
 }
 
@@ -208,6 +324,7 @@ void llmgw_rx_free(llmgw_rx *rx)
     if (!rx)
         return;
     pcre2_code_free(rx->code);
+    pcre2_code_free(rx->at);
     free(rx);
 }
 
@@ -229,18 +346,27 @@ static void scan_free(void *p, void *data)
     (void)data;
 }
 
+/* Every CLOCK_EVERY-th start position tried: is the scan's CPU time spent? The cheap
+ * monotonic clock is read first; only past its deadline is the thread's CPU clock. */
+static int deadline_passed(scan_private *sp)
+{
+    if (now_ns(CLOCK_MONOTONIC) <= sp->wall_deadline)
+        return 0;
+    uint64_t cpu = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    if (cpu > sp->cpu_deadline)
+        return 1;
+    /* the time went to other threads: what is left of the budget is still ours */
+    sp->wall_deadline = now_ns(CLOCK_MONOTONIC) + (sp->cpu_deadline - cpu);
+    return 0;
+}
+
 static int on_callout(pcre2_callout_block *cb, void *data)
 {
     scan_private *sp = data;
     (void)cb;
-    if (++sp->calls % CLOCK_EVERY || now_ns(CLOCK_MONOTONIC) <= sp->wall_deadline)
+    if (++sp->calls % CLOCK_EVERY)
         return 0;
-    uint64_t cpu = now_ns(CLOCK_THREAD_CPUTIME_ID);
-    if (cpu > sp->cpu_deadline)
-        return ERROR_DEADLINE;
-    /* the time went to other threads: what is left of the budget is still ours */
-    sp->wall_deadline = now_ns(CLOCK_MONOTONIC) + (sp->cpu_deadline - cpu);
-    return 0;
+    return deadline_passed(sp) ? ERROR_DEADLINE : 0;
 }
 
 void llmgw_scan_init(llmgw_scan *s, const llmgw_content_rules *rules, const llmgw_alloc *a)
@@ -349,7 +475,7 @@ static int redact_one(llmgw_scan *s, scan_private *sp, const llmgw_rx *rx, const
     char tag[LLMGW_RULE_NAME_MAX + 16];
     size_t taglen = 0;                  /* written at the first match: most texts have none */
     while (start <= len) {
-        int rc = search(rx, text, len, start, opts, sp->md, sp->mctx);
+        int rc = search(rx, text, len, start, opts, sp);
         opts |= PCRE2_NO_UTF_CHECK;
         if (rc == PCRE2_ERROR_NOMATCH)
             break;
@@ -405,7 +531,7 @@ static llmgw_scan_status scan(llmgw_scan *s, const char *text, size_t len, int t
     uint32_t opts = trusted ? PCRE2_NO_UTF_CHECK : 0;
     for (size_t i = 0; i < r->nblock; i++) {
         for (int j = 0; j < r->block[i].nrx; j++) {
-            int rc = search(r->block[i].rx[j], text, len, 0, opts, sp->md, sp->mctx);
+            int rc = search(r->block[i].rx[j], text, len, 0, opts, sp);
             opts = PCRE2_NO_UTF_CHECK;
             if (rc >= 0) {
                 s->rule = r->block[i].name;

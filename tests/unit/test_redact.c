@@ -499,19 +499,54 @@ static void test_dump_keeps_numbers_and_order(void **state)
     json_decref(j);
 }
 
-/* A rule finds something in a text exactly where PCRE2 alone (no start ranges, no
- * union, no callout) finds a match: random texts of bytes that start matches and
- * bytes that do not, across the 16-byte blocks of the start search, multi-byte
- * characters included; one and two start ranges, a lookbehind, an anchor, \G. */
+/* The text a single pass of PCRE2 alone makes of t: every match, left to right,
+ * replaced by [REDACTED:r]; NULL when that text still holds a match (the rules would
+ * then run again over their own output, which this reference does not). */
+static char *reference_redaction(pcre2_code *ref, pcre2_match_data *md, const char *t, size_t n)
+{
+    char *out = malloc(16 * n + 32);
+    size_t o = 0, start = 0, last = 0;
+    assert_non_null(out);
+    while (start <= n && pcre2_match(ref, (PCRE2_SPTR)t, n, start, 0, md, NULL) >= 0) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        if (ov[1] <= ov[0]) {           /* the module replaces no empty match either */
+            start = ov[1] + 1;
+            while (start < n && ((unsigned char)t[start] & 0xc0) == 0x80)
+                start++;
+            continue;
+        }
+        memcpy(out + o, t + last, ov[0] - last);
+        o += ov[0] - last;
+        memcpy(out + o, "[REDACTED:r]", 12);
+        o += 12;
+        last = start = ov[1];
+    }
+    memcpy(out + o, t + last, n - last);
+    o += n - last;
+    out[o] = '\0';
+    if (pcre2_match(ref, (PCRE2_SPTR)out, o, 0, 0, md, NULL) >= 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* A rule finds in a text exactly what PCRE2 alone (no start search, no anchored tries,
+ * no callout) finds: random texts of bytes that start matches and bytes that do not,
+ * across the 16-byte blocks of the start search and past the number of anchored tries,
+ * multi-byte characters included; one and two start ranges, \b before a word character
+ * (with and without alternation), a byte every match holds, a lookbehind, an anchor, \G.
+ * Blocking agrees on whether there is a match; redaction gives the reference's text. */
 static void test_start_search_misses_nothing(void **state)
 {
     fixture *f = *state;
     static const char *const patterns[] = {
         "\\b\\d{3}-\\d{2}-\\d{4}\\b", "\\b\\d{16}\\b", "[a-c0-2]x", "(?<=k)\\d+",
-        "\\d{2}$", "(?i)sk-[a-z0-9]{8,}", "\\Gab", "\xc3\xa9\\d", "[A-Z][a-z]+"};
+        "\\d{2}$", "(?i)sk-[a-z0-9]{8,}", "\\Gab", "\xc3\xa9\\d", "[A-Z][a-z]+",
+        "\\b[a-c]x", "\\b\\d{2}|5x", "\\b\\d+@", "\\d-\\d", "\\b1\\d*\\b"};
     static const char *const pieces[] = {"1", "12", "123-45-6789", "4111111111111111", "a",
                                          "b", "cx", "x", "k", "-", " ", "\xc3\xa9", "S", "sk-",
-                                         "abcdefgh1", "Ab", "z", "\xe6\x97\xa5"};
+                                         "abcdefgh1", "Ab", "z", "\xe6\x97\xa5", "5x", "@", "_"};
     uint32_t seed = 12345;
     for (size_t pi = 0; pi < sizeof patterns / sizeof patterns[0]; pi++) {
         int e;
@@ -522,10 +557,11 @@ static void test_start_search_misses_nothing(void **state)
         llmgw_rx *rx = compile(patterns[pi]);
         assert_non_null(ref);
         for (int t = 0; t < 3000; t++) {
-            char text[256];
+            char text[400];
             size_t n;
             seed = seed * 1103515245u + 12345u;
-            size_t want_len = (seed >> 16) % 72, pad = (seed >> 8) % 40;
+            /* one text in eight is long: more candidates than the anchored tries */
+            size_t want_len = (seed >> 16) % (t % 8 ? 72 : 300), pad = (seed >> 8) % 40;
             memset(text, ' ', pad);     /* no pattern starts with a space: the first start
                                          * falls in a later block */
             n = pad;
@@ -538,6 +574,7 @@ static void test_start_search_misses_nothing(void **state)
                 n += k;
             }
             int found = pcre2_match(ref, (PCRE2_SPTR)text, n, 0, 0, md, NULL) >= 0;
+            char *want = reference_redaction(ref, md, text, n);
             for (int as_block = 0; as_block < 2; as_block++) {
                 llmgw_content_rule r = {"r", &rx, 1};
                 llmgw_content_rules rules = {as_block ? NULL : &r, !as_block,
@@ -546,10 +583,11 @@ static void test_start_search_misses_nothing(void **state)
                 const char *out;
                 size_t out_len;
                 llmgw_scan_init(&s, &rules, &f->alloc);
-                char body[400];         /* a request's text is searched as trusted UTF-8 */
+                char body[512];         /* a request's text is searched as trusted UTF-8 */
                 int blen = snprintf(body, sizeof body,
                                     "{\"messages\":[{\"role\":\"user\",\"content\":\"%.*s\"}]}",
                                     (int)n, text);
+                assert_true(blen > 0 && (size_t)blen < sizeof body);
                 llmgw_scan_status st = llmgw_scan_request(&s, LLMGW_PT_OPENAI, body,
                                                           (size_t)blen, &out, &out_len);
                 int ours = as_block ? st == LLMGW_SCAN_BLOCKED
@@ -557,12 +595,72 @@ static void test_start_search_misses_nothing(void **state)
                 if (ours != found)
                     fail_msg("pattern %s on \"%.*s\": PCRE2 %d, rule %d (%s)", patterns[pi],
                              (int)n, text, found, ours, as_block ? "block" : "redact");
+                if (as_block || !want)
+                    continue;
+                json_t *root = json_loadb(out, out_len, 0, NULL);
+                const char *got = json_string_value(json_object_get(
+                    json_array_get(json_object_get(root, "messages"), 0), "content"));
+                if (!got || strcmp(got, want))
+                    fail_msg("pattern %s on \"%.*s\": redacted to \"%s\", PCRE2 alone \"%s\"",
+                             patterns[pi], (int)n, text, got ? got : "(none)", want);
+                json_decref(root);
             }
+            free(want);
         }
         llmgw_rx_free(rx);
         pcre2_match_data_free(md);
         pcre2_code_free(ref);
     }
+}
+
+/* Past the anchored tries, PCRE2's own search takes over at the candidate not yet tried:
+ * a match there, or just before or after the switch, is found, and a pattern that runs
+ * out of backtracking in an anchored try fails the scan. */
+static void test_many_candidates_then_a_match(void **state)
+{
+    fixture *f = *state;
+    llmgw_rx *rx = compile("\\d{3}x");
+    llmgw_content_rule r = {"r", &rx, 1};
+    llmgw_content_rules rules = {&r, 1, NULL, 0};
+    for (int k = 56; k <= 72; k++) {
+        char text[512], body[700], want[600];
+        size_t n = 0;
+        for (int i = 0; i < k; i++)
+            n += (size_t)snprintf(text + n, sizeof text - n, "%d ", i % 10);
+        snprintf(want, sizeof want, "%s[REDACTED:r] 9", text);
+        n += (size_t)snprintf(text + n, sizeof text - n, "123x 9");
+        int blen = snprintf(body, sizeof body,
+                            "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", text);
+        llmgw_scan s;
+        const char *out;
+        size_t out_len;
+        llmgw_scan_init(&s, &rules, &f->alloc);
+        assert_int_equal(llmgw_scan_request(&s, LLMGW_PT_OPENAI, body, (size_t)blen, &out,
+                                            &out_len), LLMGW_SCAN_OK);
+        assert_int_equal(s.redactions, 1);
+        json_t *root = json_loadb(out, out_len, 0, NULL);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(
+                                json_object_get(root, "messages"), 0), "content")), want);
+        json_decref(root);
+    }
+    llmgw_rx_free(rx);
+    rx = compile("a(a|a)*[bc]");                /* catastrophic at every 'a' */
+    llmgw_content_rule evil = {"evil", &rx, 1};
+    llmgw_content_rules brules = {NULL, 0, &evil, 1};
+    char *many = repeat("a", 3000);
+    char *body = malloc(strlen(many) + 64);
+    assert_non_null(body);
+    int blen = sprintf(body, "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", many);
+    llmgw_scan s;
+    const char *out;
+    size_t out_len;
+    llmgw_scan_init(&s, &brules, &f->alloc);
+    assert_int_equal(llmgw_scan_request(&s, LLMGW_PT_OPENAI, body, (size_t)blen, &out, &out_len),
+                     LLMGW_SCAN_FAILED);
+    assert_string_equal(s.rule, "evil");
+    free(body);
+    free(many);
+    llmgw_rx_free(rx);
 }
 
 int main(void)
@@ -586,6 +684,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replacement_exposes_a_neighbour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_keeps_numbers_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_search_misses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_candidates_then_a_match, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
