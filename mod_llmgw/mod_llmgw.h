@@ -114,6 +114,7 @@ typedef struct llmgw_req {
     json_t *body_json;              /* read through llmgw_body_root() / llmgw_body_tree() */
     int body_shallow;               /* body_json, if made yet, holds only body_spans' members */
     llmgw_json_span body_spans[LLMGW_RM_N];   /* where the scan found them in body */
+    const char *spans_of;           /* the text body_spans point into */
     const char *body;
     apr_size_t body_len;
     apr_off_t sent_length;          /* the client's Content-Length (0: none, -1: bad) */
@@ -175,6 +176,11 @@ json_t *llmgw_body_tree(llmgw_req *q);  /* the whole body's tree; NULL: none, or
 /* A tree with at least model, stream and stream_options (NULL: no JSON body, or no
  * memory): what the checks that read only those need. */
 json_t *llmgw_body_root(llmgw_req *q);
+/* The body is JSON (an object), parsed: policy has something to read. */
+int llmgw_body_parsed(const llmgw_req *q);
+/* The "model" the body names, exactly as the provider will read it (NULL: none); *bad
+ * when it is not a plain string (another type, or a string holding U+0000). */
+const char *llmgw_body_model(llmgw_req *q, int *bad);
 /* Policy rewrote the body: body becomes the text sent on. */
 void llmgw_body_replace(llmgw_req *q, const char *body, apr_size_t len);
 void llmgw_body_register(void);

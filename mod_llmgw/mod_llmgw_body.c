@@ -222,6 +222,7 @@ static int parse_body(llmgw_req *q, char *err, size_t errcap)
         llmgw_json_scan_paths(body, len, LLMGW_MAX_JSON_DEPTH, LLMGW_JSON_UNIQUE_KEYS,
                               &read_paths, q->body_spans) == LLMGW_JSON_VALID) {
         q->body_shallow = 1;
+        q->spans_of = body;
         return 1;
     }
     q->body_shallow = 0;
@@ -252,6 +253,37 @@ json_t *llmgw_body_tree(llmgw_req *q)
         q->body_shallow = 0;
     }
     return q->body_json;
+}
+
+int llmgw_body_parsed(const llmgw_req *q)
+{
+    return q->body_shallow || q->body_json;
+}
+
+const char *llmgw_body_model(llmgw_req *q, int *bad)
+{
+    const llmgw_json_span *sp = &q->body_spans[LLMGW_RM_MODEL];
+    *bad = 0;
+    if (q->body && q->spans_of == q->body) {
+        /* the scan judged the text: a string span without a backslash is the name */
+        const char *v = q->body + sp->off;
+        if (!sp->len)
+            return NULL;
+        if (v[0] != '"') {
+            *bad = 1;
+            return NULL;
+        }
+        if (!memchr(v, '\\', sp->len))
+            return apr_pstrmemdup(q->r->pool, v + 1, sp->len - 2);
+    }
+    const json_t *m = json_object_get(llmgw_body_root(q), "model");
+    if (!m)
+        return NULL;
+    if (!json_is_string(m) || strlen(json_string_value(m)) != json_string_length(m)) {
+        *bad = 1;
+        return NULL;
+    }
+    return json_string_value(m);
 }
 
 void llmgw_body_replace(llmgw_req *q, const char *body, apr_size_t len)

@@ -245,24 +245,17 @@ static int deny(llmgw_req *q, const char *what, const char *name)
 static const char *model_of(llmgw_req *q, const char *item, int *bad)
 {
     llmgw_ptype t = q->prov->type;
-    const json_t *m = json_object_get(llmgw_body_root(q), "model");
+    /* the whole string, as the provider will read it: no truncation, no NUL tricks */
+    const char *m = llmgw_body_model(q, bad);
+    if (t != LLMGW_PT_GEMINI && t != LLMGW_PT_AZURE && (m || *bad))
+        return m;
     *bad = 0;
-    if (t != LLMGW_PT_GEMINI && t != LLMGW_PT_AZURE && m) {
-        /* the whole string, as the provider will read it: no truncation, no NUL tricks */
-        if (!json_is_string(m) || strlen(json_string_value(m)) != json_string_length(m)) {
-            *bad = 1;
-            return NULL;
-        }
-        return json_string_value(m);
-    }
     if (q->info.model[0])
         return q->info.model;
     if (item)
         return item;
-    if (t == LLMGW_PT_GEMINI && json_is_string(m)) {
-        const char *s = json_string_value(m);
-        return strncmp(s, "models/", 7) ? s : s + 7;
-    }
+    if (t == LLMGW_PT_GEMINI && m)
+        return strncmp(m, "models/", 7) ? m : m + 7;
     return NULL;
 }
 
@@ -293,7 +286,7 @@ static int check_model(llmgw_req *q, const struct llmgw_policy_conf *pc,
         return llmgw_allowed(&models, id, model) ? OK : deny(q, "model", model);
     /* a body that names no model (batches, assistants runs, ...) could reach any model:
      * on a route that lists its models, that is not allowed */
-    if (llmgw_body_root(q))
+    if (llmgw_body_parsed(q))
         return llmgw_refuse(q, HTTP_FORBIDDEN, "this route only serves its listed models, "
                                                "and the request names none");
     return OK;
@@ -389,7 +382,7 @@ int llmgw_policy_request(llmgw_req *q)
         return check_plugin(q, pc, &id);
     if ((rc = check_model(q, pc, &id)) != OK)
         return rc;
-    if (!llmgw_body_root(q))
+    if (!llmgw_body_parsed(q))
         return OK;
     llmgw_alloc *a = apr_palloc(q->r->pool, sizeof *a);
     a->fn = pool_alloc;

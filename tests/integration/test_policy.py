@@ -204,6 +204,13 @@ def test_a_body_without_a_model_or_with_a_strange_one(stack, gw):
     st, _, raw = gw.call("POST", "/v1/chat/completions",
                          b'{"model":"gpt-4o\\u0000x","messages":[]}', key=stack.keys.alice)
     assert st == 400, raw
+    # a name spelled with escapes is the name the provider reads: the same verdicts
+    msgs = b'"messages":[{"role":"user","content":"hi"}]}'
+    plain, escaped = b'{"model":"gpt-4o",' + msgs, b'{"model":"gpt\\u002d4o",' + msgs
+    got = [(gw.call("POST", "/v1/chat/completions", plain, key=k)[0],
+            gw.call("POST", "/v1/chat/completions", escaped, key=k)[0])
+           for k in (stack.keys.alice, stack.keys.bob)]
+    assert got == [(200, 200), (403, 403)], got
 
 
 def test_route_without_rules_allows_every_model(stack):
