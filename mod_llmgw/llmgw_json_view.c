@@ -368,43 +368,57 @@ static void match(const llmgw_view_name *names, size_t k, uint64_t lens, cur key
         }
 }
 
-void llmgw_view_members(llmgw_json_view obj, const llmgw_view_name *names, size_t k,
+/* The members of the object whose '{' is at p - 1, up to e: out[i] set for names[i]
+ * (absent ones left alone). Returns the position past its '}', or e when the text ends
+ * first (not valid text). */
+static cur members_walk(cur p, cur e, const llmgw_view_name *names, size_t k, uint64_t lens,
                         llmgw_json_view *out)
+{
+    for (;;) {
+        p = skip_ws(p, e);
+        if (p >= e || *p != '"')
+            return p < e && *p == '}' ? p + 1 : e;
+        cur key = p + 1, q = quote_or_backslash(key, e);
+        int escaped = q < e && *q == '\\';
+        if (escaped)
+            q = skip_string(p, e) - 1;      /* its closing quote */
+        if (q >= e - 1)
+            return e;                       /* unterminated: not valid text */
+        p = skip_ws(q + 1, e);
+        if (p >= e || *p != ':')
+            return e;
+        p = skip_ws(p + 1, e);
+        if (p >= e)
+            return e;                       /* a name without a value: not valid text */
+        cur v = p;
+        p = cls[*p] == C_SCALAR ? skip_scalar(p, e) : skip_value(p, e);  /* counts: inline */
+        if (p == v)
+            return e;
+        match(names, k, lens, key, (size_t)(q - key), escaped, view(v, p), out);
+        p = skip_ws(p, e);
+        if (p >= e || *p != ',')
+            return p < e && *p == '}' ? p + 1 : e;
+        p++;
+    }
+}
+
+static uint64_t names_start(const llmgw_view_name *names, size_t k, llmgw_json_view *out)
 {
     uint64_t lens = 0;
     for (size_t i = 0; i < k; i++) {
         out[i] = ABSENT;
         lens |= (uint64_t)1 << (names[i].n % 64);
     }
+    return lens;
+}
+
+void llmgw_view_members(llmgw_json_view obj, const llmgw_view_name *names, size_t k,
+                        llmgw_json_view *out)
+{
+    uint64_t lens = names_start(names, k, out);
     if (!obj.n || obj.p[0] != '{')
         return;                             /* not an object */
-    cur p = start(obj) + 1, e = end(obj);
-    for (;;) {
-        p = skip_ws(p, e);
-        if (p >= e || *p != '"')
-            return;                         /* '}' */
-        cur key = p + 1, q = quote_or_backslash(key, e);
-        int escaped = q < e && *q == '\\';
-        if (escaped)
-            q = skip_string(p, e) - 1;      /* its closing quote */
-        if (q >= e - 1)
-            return;                         /* unterminated: not valid text */
-        p = skip_ws(q + 1, e);
-        if (p >= e || *p != ':')
-            return;
-        p = skip_ws(p + 1, e);
-        if (p >= e)
-            return;                         /* a name without a value: not valid text */
-        cur v = p;
-        p = cls[*p] == C_SCALAR ? skip_scalar(p, e) : skip_value(p, e);  /* counts: inline */
-        if (p == v)
-            return;
-        match(names, k, lens, key, (size_t)(q - key), escaped, view(v, p), out);
-        p = skip_ws(p, e);
-        if (p >= e || *p != ',')
-            return;
-        p++;
-    }
+    members_walk(start(obj) + 1, end(obj), names, k, lens, out);
 }
 
 llmgw_json_view llmgw_view_get(llmgw_json_view obj, llmgw_view_name name)
@@ -422,6 +436,20 @@ llmgw_view_iter llmgw_view_items(llmgw_json_view arr)
         it.end = arr.p + arr.n;
     }
     return it;
+}
+
+int llmgw_view_next_members(llmgw_view_iter *it, llmgw_json_view *item,
+                            const llmgw_view_name *names, size_t k, llmgw_json_view *out)
+{
+    uint64_t lens = names_start(names, k, out);
+    cur e = (cur)it->end, p = skip_ws((cur)it->p, e), v = p;
+    if (p >= e || *p != '{')
+        return llmgw_view_next(it, item);
+    p = members_walk(p + 1, e, names, k, lens, out);
+    *item = view(v, p);
+    p = skip_ws(p, e);
+    it->p = (const char *)(p < e && *p == ',' ? p + 1 : e);
+    return 1;
 }
 
 int llmgw_view_next(llmgw_view_iter *it, llmgw_json_view *item)

@@ -76,6 +76,11 @@ typedef struct {
 llmgw_view_iter llmgw_view_items(llmgw_json_view arr);
 int llmgw_view_next(llmgw_view_iter *it, llmgw_json_view *item);
 
+/* llmgw_view_next, and when the item is an object, llmgw_view_members of it in the same
+ * pass (out all absent for other items): each object of an array read once. */
+int llmgw_view_next_members(llmgw_view_iter *it, llmgw_json_view *item,
+                            const llmgw_view_name *names, size_t k, llmgw_json_view *out);
+
 /* Largest clamp llmgw_view_count supports exactly (2^50, above LLMGW_TOKENS_MAX). */
 #define LLMGW_VIEW_COUNT_MAX ((int64_t)1 << 50)
 

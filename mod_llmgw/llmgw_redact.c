@@ -691,9 +691,11 @@ static llmgw_scan_status walk_content(walk *w, llmgw_json_view c)
 
 static llmgw_scan_status walk_messages(walk *w, llmgw_json_view msgs)
 {
-    llmgw_json_view m;
-    for (llmgw_view_iter it = llmgw_view_items(msgs); llmgw_view_next(&it, &m);) {
-        llmgw_scan_status st = walk_content(w, llmgw_view_get(m, N_CONTENT));
+    static const llmgw_view_name content[] = {N_CONTENT};
+    llmgw_json_view m, c;
+    for (llmgw_view_iter it = llmgw_view_items(msgs);
+         llmgw_view_next_members(&it, &m, content, 1, &c);) {
+        llmgw_scan_status st = walk_content(w, c);
         if (st != LLMGW_SCAN_OK)
             return st;
     }

@@ -128,6 +128,33 @@ static void test_arrays(void **state)
     assert_false(llmgw_view_next(&it, &item));
 }
 
+/* Each object of an array read once: the items are those llmgw_view_next gives, and
+ * each object's members those llmgw_view_members finds (absent for other items). */
+static void test_array_of_objects(void **state)
+{
+    (void)state;
+    static const llmgw_view_name names[] = {LLMGW_VIEW_NAME("content"), LLMGW_VIEW_NAME("r")};
+    const char *text = "[{\"r\":\"u\",\"content\":\"hi\"} , \"s\", {}, {\"content\":[1,{\"content\":2}],"
+                       "\"x\":{\"r\":1}, \"r\":null}, 7, {\"c\\u006fntent\":\"e\"}, [{\"r\":3}] ]";
+    llmgw_view_iter a = llmgw_view_items(root(text)), b = a;
+    llmgw_json_view item, want, out[2], ref[2];
+    int n = 0;
+    while (llmgw_view_next_members(&a, &item, names, 2, out)) {
+        assert_true(llmgw_view_next(&b, &want));
+        assert_true(item.p == want.p && item.n == want.n);
+        llmgw_view_members(item, names, 2, ref);
+        for (int i = 0; i < 2; i++)
+            assert_true(out[i].p == ref[i].p && out[i].n == ref[i].n);
+        n++;
+    }
+    assert_false(llmgw_view_next(&b, &want));
+    assert_int_equal(n, 7);
+    a = llmgw_view_items(root(text));
+    assert_true(llmgw_view_next_members(&a, &item, names, 2, out));
+    assert_view(out[0], "\"hi\"");
+    assert_view(out[1], "\"u\"");
+}
+
 /* ---- strings ------------------------------------------------------------------------ */
 
 static void test_strings(void **state)
@@ -364,6 +391,10 @@ static void exercise(llmgw_json_view v)
     llmgw_view_iter it = llmgw_view_items(v);
     for (int i = 0; i < 64 && llmgw_view_next(&it, &item); i++)
         exercise(item);
+    it = llmgw_view_items(v);
+    for (int i = 0; i < 64 && llmgw_view_next_members(&it, &item, names, 3, out); i++)
+        assert_true(item.p >= v.p && item.p + item.n <= v.p + v.n);
+    llmgw_view_members(v, names, 3, out);
     for (int i = 0; i < 3; i++)
         if (llmgw_view_present(out[i]) && out[i].p != v.p)
             exercise(out[i]);
@@ -692,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_types_and_root),
         cmocka_unit_test(test_members),
         cmocka_unit_test(test_arrays),
+        cmocka_unit_test(test_array_of_objects),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_counts),
         cmocka_unit_test(test_counts_match_strtod),
