@@ -578,18 +578,7 @@ static const llmgw_view_name N_TEXT = LLMGW_VIEW_NAME("text"),
                              N_SOURCE = LLMGW_VIEW_NAME("source"),
                              N_TYPE = LLMGW_VIEW_NAME("type"),
                              N_DATA = LLMGW_VIEW_NAME("data"),
-                             N_MESSAGES = LLMGW_VIEW_NAME("messages"),
-                             N_INPUT = LLMGW_VIEW_NAME("input"),
-                             N_INSTRUCTIONS = LLMGW_VIEW_NAME("instructions"),
-                             N_PROMPT = LLMGW_VIEW_NAME("prompt"),
-                             N_SYSTEM = LLMGW_VIEW_NAME("system"),
-                             N_PARTS = LLMGW_VIEW_NAME("parts"),
-                             N_CONTENTS = LLMGW_VIEW_NAME("contents"),
-                             N_SYS_INSTR = LLMGW_VIEW_NAME("systemInstruction"),
-                             N_SYS_INSTR_S = LLMGW_VIEW_NAME("system_instruction"),
-                             N_REQUESTS = LLMGW_VIEW_NAME("requests"),
-                             N_GCR = LLMGW_VIEW_NAME("generateContentRequest"),
-                             N_GCR_S = LLMGW_VIEW_NAME("generate_content_request");
+                             N_PARTS = LLMGW_VIEW_NAME("parts");
 
 /* A string token of the body and the redacted value that replaces it. */
 typedef struct {
@@ -603,7 +592,22 @@ typedef struct {
     const char *body;
     edit *edits;
     size_t nedits, cap;
+    const llmgw_json_span *roots;   /* LLMGW_TEXT_ROOTS in body, or NULL */
 } walk;
+
+/* The root members names[i] (root member indexes tr[i] of LLMGW_TEXT_ROOTS): from the
+ * spans the caller's scan found, else looked up in one pass. */
+static void root_members(const walk *w, llmgw_json_view root, const llmgw_view_name *names,
+                         const int *tr, size_t k, llmgw_json_view *out)
+{
+    if (!w->roots) {
+        llmgw_view_members(root, names, k, out);
+        return;
+    }
+    for (size_t i = 0; i < k; i++)
+        out[i] = llmgw_view_at(w->body, w->roots[tr[i]].off, w->roots[tr[i]].len);
+}
+
 
 static int add_edit(walk *w, llmgw_json_view v, const char *text, size_t n)
 {
@@ -704,9 +708,14 @@ static llmgw_scan_status walk_messages(walk *w, llmgw_json_view msgs)
 
 static llmgw_scan_status walk_openai(walk *w, llmgw_json_view root)
 {
+    static const llmgw_view_name names[] = {
+        LLMGW_VIEW_NAME("messages"), LLMGW_VIEW_NAME("input"),
+        LLMGW_VIEW_NAME("instructions"), LLMGW_VIEW_NAME("prompt")};
+    static const int tr[] = {LLMGW_TR_MESSAGES, LLMGW_TR_INPUT, LLMGW_TR_INSTRUCTIONS,
+                             LLMGW_TR_PROMPT};
     llmgw_scan_status st;
     llmgw_json_view m[4];
-    MEMBERS(root, m, N_MESSAGES, N_INPUT, N_INSTRUCTIONS, N_PROMPT);
+    root_members(w, root, names, tr, 4, m);
     if ((st = walk_messages(w, m[0])) != LLMGW_SCAN_OK)
         return st;
     /* Responses items and embeddings strings alike: walk_block takes both */
@@ -719,8 +728,11 @@ static llmgw_scan_status walk_openai(walk *w, llmgw_json_view root)
 
 static llmgw_scan_status walk_anthropic(walk *w, llmgw_json_view root)
 {
+    static const llmgw_view_name names[] = {LLMGW_VIEW_NAME("system"),
+                                            LLMGW_VIEW_NAME("messages")};
+    static const int tr[] = {LLMGW_TR_SYSTEM, LLMGW_TR_MESSAGES};
     llmgw_json_view m[2];
-    MEMBERS(root, m, N_SYSTEM, N_MESSAGES);
+    root_members(w, root, names, tr, 2, m);
     llmgw_scan_status st = walk_content(w, m[0]);
     if (st != LLMGW_SCAN_OK)
         return st;
@@ -751,9 +763,21 @@ static llmgw_json_view either(llmgw_json_view camel, llmgw_json_view snake)
 static llmgw_scan_status walk_gemini(walk *w, llmgw_json_view root, int depth)
 {
     llmgw_scan_status st;
+    static const llmgw_view_name names[] = {
+        LLMGW_VIEW_NAME("contents"), LLMGW_VIEW_NAME("systemInstruction"),
+        LLMGW_VIEW_NAME("system_instruction"), LLMGW_VIEW_NAME("content"),
+        LLMGW_VIEW_NAME("requests"), LLMGW_VIEW_NAME("generateContentRequest"),
+        LLMGW_VIEW_NAME("generate_content_request")};
+    static const int tr[] = {LLMGW_TR_CONTENTS, LLMGW_TR_SYS_INSTR, LLMGW_TR_SYS_INSTR_S,
+                             LLMGW_TR_CONTENT, LLMGW_TR_REQUESTS, LLMGW_TR_GCR, LLMGW_TR_GCR_S};
     llmgw_json_view m[7], c;
-    MEMBERS(root, m, N_CONTENTS, N_SYS_INSTR, N_SYS_INSTR_S, N_CONTENT, N_REQUESTS, N_GCR,
-            N_GCR_S);
+    if (depth > 0) {
+        walk inner = *w;                /* a nested request: no spans for its members */
+        inner.roots = NULL;
+        root_members(&inner, root, names, tr, 7, m);
+    } else {
+        root_members(w, root, names, tr, 7, m);
+    }
     for (llmgw_view_iter it = llmgw_view_items(m[0]); llmgw_view_next(&it, &c);)
         if ((st = walk_gemini_content(w, c)) != LLMGW_SCAN_OK)
             return st;
@@ -827,7 +851,14 @@ static char *apply_edits(walk *w, size_t len, size_t *out_len)
 llmgw_scan_status llmgw_scan_request(llmgw_scan *s, llmgw_ptype t, const char *body,
                                      size_t len, const char **out, size_t *out_len)
 {
-    walk w = {s, body, NULL, 0, 0};
+    return llmgw_scan_request_at(s, t, body, len, NULL, out, out_len);
+}
+
+llmgw_scan_status llmgw_scan_request_at(llmgw_scan *s, llmgw_ptype t, const char *body,
+                                        size_t len, const llmgw_json_span *roots,
+                                        const char **out, size_t *out_len)
+{
+    walk w = {s, body, NULL, 0, 0, roots};
     llmgw_json_view root = llmgw_view_of(body, len);
     llmgw_scan_status st = LLMGW_SCAN_OK;
     *out = body;

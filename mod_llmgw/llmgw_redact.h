@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llmgw_json_scan.h" /* llmgw_json_span */
 #include "llmgw_keyfile.h"    /* llmgw_alloc */
 #include "llmgw_provider.h"
 
@@ -98,6 +99,23 @@ llmgw_scan_status llmgw_scan_text(llmgw_scan *s, const char *text, size_t len,
  * copy from the allocator in which only the redacted string tokens differ. */
 llmgw_scan_status llmgw_scan_request(llmgw_scan *s, llmgw_ptype t, const char *body,
                                      size_t len, const char **out, size_t *out_len);
+
+/* The root members the walk above starts from (every provider's), so that the scan
+ * which judges a body can find them on its way (llmgw_json_scan's spans). */
+#define LLMGW_TEXT_ROOTS                                                                  \
+    {"messages", "input", "instructions", "prompt", "system", "contents",                 \
+     "systemInstruction", "system_instruction", "content", "requests",                    \
+     "generateContentRequest", "generate_content_request"}
+enum { LLMGW_TR_MESSAGES, LLMGW_TR_INPUT, LLMGW_TR_INSTRUCTIONS, LLMGW_TR_PROMPT,
+       LLMGW_TR_SYSTEM, LLMGW_TR_CONTENTS, LLMGW_TR_SYS_INSTR, LLMGW_TR_SYS_INSTR_S,
+       LLMGW_TR_CONTENT, LLMGW_TR_REQUESTS, LLMGW_TR_GCR, LLMGW_TR_GCR_S, LLMGW_TR_N };
+
+/* llmgw_scan_request, given where LLMGW_TEXT_ROOTS are in body (roots[i].len 0:
+ * absent), found by a scan that also judged it free of repeated names; the walk then
+ * need not look the root members up itself. */
+llmgw_scan_status llmgw_scan_request_at(llmgw_scan *s, llmgw_ptype t, const char *body,
+                                        size_t len, const llmgw_json_span *roots,
+                                        const char **out, size_t *out_len);
 
 /* A PCRE2 error code as text. */
 void llmgw_rx_strerror(int code, char *buf, size_t cap);

@@ -16,6 +16,7 @@
 #include "llmgw_claims.h"         /* identity (issue 4) */
 #include "llmgw_pricing.h"
 #include "llmgw_provider.h"
+#include "llmgw_redact.h"          /* LLMGW_TEXT_ROOTS */
 #include "llmgw_request.h"
 #include "llmgw_sse.h"
 #include "llmgw_usage.h"
@@ -113,8 +114,9 @@ typedef struct llmgw_req {
     char endpoint[64];
     json_t *body_json;              /* read through llmgw_body_root() / llmgw_body_tree() */
     int body_shallow;               /* body_json, if made yet, holds only body_spans' members */
-    llmgw_json_span body_spans[LLMGW_RM_N];   /* where the scan found them in body */
-    const char *spans_of;           /* the text body_spans point into */
+    /* where the scan found LLMGW_REQUEST_MEMBERS, then LLMGW_TEXT_ROOTS, in spans_of */
+    llmgw_json_span body_spans[LLMGW_RM_N + LLMGW_TR_N];
+    const char *spans_of;
     const char *body;
     apr_size_t body_len;
     apr_off_t sent_length;          /* the client's Content-Length (0: none, -1: bad) */
@@ -176,6 +178,9 @@ json_t *llmgw_body_tree(llmgw_req *q);  /* the whole body's tree; NULL: none, or
 /* A tree with at least model, stream and stream_options (NULL: no JSON body, or no
  * memory): what the checks that read only those need. */
 json_t *llmgw_body_root(llmgw_req *q);
+/* Where the scan that judged the body found LLMGW_TEXT_ROOTS in it, while the body is
+ * still that text (NULL otherwise). */
+const llmgw_json_span *llmgw_body_text_roots(const llmgw_req *q);
 /* The body is JSON (an object), parsed: policy has something to read. */
 int llmgw_body_parsed(const llmgw_req *q);
 /* The "model" the body names, exactly as the provider will read it (NULL: none); *bad

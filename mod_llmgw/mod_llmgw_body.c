@@ -184,7 +184,9 @@ static int json_media_type(const char *ct)
  * a 1 KB chat body costs about three times the whole of mod_proxy_http's work on the
  * request, and most routes never read it. */
 static const char *const READ_MEMBERS[] = LLMGW_REQUEST_MEMBERS;
-static llmgw_json_paths read_paths;    /* READ_MEMBERS, prepared at registration */
+/* and where the content rules' walk starts: found in the same scan */
+static const char *const TEXT_ROOTS[] = LLMGW_TEXT_ROOTS;
+static llmgw_json_paths read_paths;    /* both, prepared at registration */
 
 static json_t *shallow_root(const char *body, const llmgw_json_span *sp)
 {
@@ -253,6 +255,11 @@ json_t *llmgw_body_tree(llmgw_req *q)
         q->body_shallow = 0;
     }
     return q->body_json;
+}
+
+const llmgw_json_span *llmgw_body_text_roots(const llmgw_req *q)
+{
+    return q->body && q->spans_of == q->body ? q->body_spans + LLMGW_RM_N : NULL;
 }
 
 int llmgw_body_parsed(const llmgw_req *q)
@@ -366,10 +373,11 @@ void llmgw_body_replay(llmgw_req *q)
 
 void llmgw_body_register(void)
 {
-    llmgw_json_path rm[LLMGW_RM_N];
-    for (size_t i = 0; i < LLMGW_RM_N; i++)
-        rm[i] = (llmgw_json_path){READ_MEMBERS[i], 0, LLMGW_JSON_ROOT};
-    if (llmgw_json_paths_init(&read_paths, rm, LLMGW_RM_N) != 0)
+    llmgw_json_path rm[LLMGW_RM_N + LLMGW_TR_N];
+    for (size_t i = 0; i < LLMGW_RM_N + LLMGW_TR_N; i++)
+        rm[i] = (llmgw_json_path){i < LLMGW_RM_N ? READ_MEMBERS[i] : TEXT_ROOTS[i - LLMGW_RM_N],
+                                  0, LLMGW_JSON_ROOT};
+    if (llmgw_json_paths_init(&read_paths, rm, LLMGW_RM_N + LLMGW_TR_N) != 0)
         abort();                        /* READ_MEMBERS is malformed */
     replay_rec = ap_register_input_filter(REPLAY_FILTER, replay_filter, NULL, AP_FTYPE_PROTOCOL);
     replay_res_rec = ap_register_input_filter(REPLAY_FILTER_RES, replay_filter, NULL,

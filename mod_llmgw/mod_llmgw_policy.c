@@ -330,7 +330,8 @@ static int check_content(llmgw_req *q, const struct llmgw_policy_conf *pc,
     const char *out;
     size_t out_len;
     llmgw_scan_init(&s, &rules, a);
-    switch (llmgw_scan_request(&s, q->prov->type, q->body, q->body_len, &out, &out_len)) {
+    switch (llmgw_scan_request_at(&s, q->prov->type, q->body, q->body_len,
+                                  llmgw_body_text_roots(q), &out, &out_len)) {
     case LLMGW_SCAN_OK:
         break;
     case LLMGW_SCAN_BLOCKED:

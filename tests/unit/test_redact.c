@@ -318,6 +318,19 @@ static void request_case(fixture *f, llmgw_ptype t, const char *in, const char *
     assert_int_equal(s.redactions, redactions);
     assert_true(redactions ? got != in : got == in);
     json_decref(j);
+    /* the same walk from the root members a judging scan found on its way */
+    static const char *const roots[] = LLMGW_TEXT_ROOTS;
+    llmgw_json_span sp[LLMGW_TR_N];
+    const char *again;
+    size_t n2;
+    assert_int_equal(llmgw_json_scan_flags(in, strlen(in), 64, LLMGW_JSON_UNIQUE_KEYS, roots,
+                                           LLMGW_TR_N, sp), LLMGW_JSON_VALID);
+    llmgw_scan_init(&s, &f->rules, &f->alloc);
+    assert_int_equal(llmgw_scan_request_at(&s, t, in, strlen(in), sp, &again, &n2),
+                     LLMGW_SCAN_OK);
+    assert_int_equal(s.redactions, redactions);
+    assert_int_equal(n2, n);
+    assert_memory_equal(again, got, n);
 }
 
 /* Only the redacted string tokens change: whitespace, number spellings, escapes and
