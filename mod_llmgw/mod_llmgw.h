@@ -150,6 +150,7 @@ typedef struct llmgw_req {
      * limits count by it, whatever header carried it */
     unsigned char credential_sha256[32];
     int has_credential_sha256;
+    const char *published_user, *published_team;   /* as identity set LLMGW_USER/_TEAM */
 } llmgw_req;
 
 /* mod_llmgw_config.c */

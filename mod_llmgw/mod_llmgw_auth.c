@@ -183,6 +183,8 @@ static void publish_identity(llmgw_req *q)
         apr_table_setn(env, "LLMGW_TEAM", q->team);
         apr_table_setn(notes, "LLMGW_TEAM", q->team);
     }
+    q->published_user = q->user;
+    q->published_team = q->team;
 }
 
 int llmgw_identify(llmgw_req *q)

@@ -206,10 +206,11 @@ static void publish_env(llmgw_req *q, const char *model, int has_cost, apr_int64
 {
     request_rec *r = q->r;
     apr_table_t *env = r->subprocess_env;
-    /* identity published these as they are for other modules; the log gets them safe */
-    if (q->user)
+    /* identity published these as they are for other modules; the log gets them safe
+     * (set again only where that differs, or identity did not publish them) */
+    if (q->user && (q->user != q->published_user || !llmgw_log_is_safe(q->user)))
         apr_table_setn(env, "LLMGW_USER", log_safe(r->pool, q->user));
-    if (q->team)
+    if (q->team && (q->team != q->published_team || !llmgw_log_is_safe(q->team)))
         apr_table_setn(env, "LLMGW_TEAM", log_safe(r->pool, q->team));
     /* The rest are set here only, once per request (q->audited): added, not searched
      * for first. A search is not cheap here: every LLMGW_ name has the same table
