@@ -695,7 +695,7 @@ static llmgw_scan_status walk_content(walk *w, llmgw_json_view c)
 
 static llmgw_scan_status walk_messages(walk *w, llmgw_json_view msgs)
 {
-    static const llmgw_view_name content[] = {N_CONTENT};
+    static const llmgw_view_name content[] = {LLMGW_VIEW_NAME("content")};
     llmgw_json_view m, c;
     for (llmgw_view_iter it = llmgw_view_items(msgs);
          llmgw_view_next_members(&it, &m, content, 1, &c);) {
