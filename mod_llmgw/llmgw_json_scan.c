@@ -407,6 +407,7 @@ static ALWAYS_INLINE llmgw_json_verdict scan_with(const char *s, size_t n, int m
     int depth = 0, undecided = 0, escaped;
     unsigned wanting = 0, tracked = 0;  /* bit d: want[d], node[d] hold a member */
     unsigned bit = 1;                   /* bit depth, 0 past LLMGW_JSON_PATH_DEPTH */
+    unsigned char cl = 0;               /* closer[depth - 1]: the open level's closing byte */
     unsigned char c;
     uniq u;
     u.top = 0;
@@ -428,6 +429,7 @@ static ALWAYS_INLINE llmgw_json_verdict scan_with(const char *s, size_t n, int m
 value:
     if (!next_byte(&p, e, &c))
         return LLMGW_JSON_INVALID;
+value_at:
     if (c == '"') {
         if (!(p = string_token(p, e, &escaped)))
             return LLMGW_JSON_INVALID;
@@ -436,7 +438,7 @@ value:
     if (c == '{' || c == '[') {
         if (depth >= max_depth)
             return LLMGW_JSON_INVALID;
-        closer[depth] = (unsigned char)(c + 2);  /* '{' + 2 is '}', '[' + 2 is ']' */
+        closer[depth] = cl = (unsigned char)(c + 2);  /* '{' + 2 is '}', '[' + 2 is ']' */
         if (c == '{')
             if (unique)
                 uniq_open(&u, depth, &undecided);
@@ -453,12 +455,13 @@ value:
         skip_ws(&p, e);
         if (p == e)
             return LLMGW_JSON_INVALID;
-        if (*p != closer[depth - 1]) {
+        if (*p != cl) {
             if (c == '{')
                 goto key;
             goto value;
         }
         depth--;                        /* {} or [] */
+        cl = depth ? closer[depth - 1] : 0;
         bit = depth <= LLMGW_JSON_PATH_DEPTH ? 1u << depth : 0;
         if (unique && c == '{')
             uniq_close(&u, depth);
@@ -491,22 +494,25 @@ after:
         return LLMGW_JSON_INVALID;
     if (c == ',') {
         p++;
-        if (closer[depth - 1] == '}')
+        if (cl == '}')
             goto key;
         goto value;
     }
-    if (c != closer[depth - 1])
+    if (c != cl)
         return LLMGW_JSON_INVALID;
     depth--;
+    cl = depth ? closer[depth - 1] : 0;
     bit = depth <= LLMGW_JSON_PATH_DEPTH ? 1u << depth : 0;
     if (unique && c == '}')
         uniq_close(&u, depth);
     p++;
     goto after;
 key:
-    skip_ws(&p, e);
-    if (p == e || *p != '"')
-        return LLMGW_JSON_INVALID;
+    if (p == e || *p != '"') {         /* compact JSON: the quote comes next */
+        skip_ws(&p, e);
+        if (p == e || *p != '"')
+            return LLMGW_JSON_INVALID;
+    }
     {
         const unsigned char *k = p + 1;
         if (!(p = string_token(p, e, &escaped)))
@@ -536,10 +542,11 @@ key:
             return LLMGW_JSON_INVALID;
     }
     p++;
-    skip_ws(&p, e);
+    if (!next_byte(&p, e, &c))          /* the value's first byte, as value: reads it */
+        return LLMGW_JSON_INVALID;
     if (wanting & bit)
         vstart[depth] = p;
-    goto value;
+    goto value_at;
 }
 
 /* Two scans, so that bodies judged without LLMGW_JSON_UNIQUE_KEYS (provider
