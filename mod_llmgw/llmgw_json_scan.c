@@ -65,33 +65,36 @@ static const unsigned char special[256] = {
     X16(1), X16(1), X16(1), X16(1), X16(1), X16(1), X16(1), X16(1)   /* 0x80-0xff */
 };
 
+#ifdef __SSE2__
+/* Bit i set when byte i of the 16 at p is special. Signed bytes below 0x20 are exactly
+ * the controls and everything >= 0x80. */
+static inline unsigned special16(const unsigned char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                     _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+}
+#endif
+
 /* The first special byte at or after p (or e). Prompts are kilobytes of plain text:
- * 32 bytes per step where SSE2 is there (every x86-64), one per step elsewhere.
- * Signed bytes below 0x20 are exactly the controls and everything >= 0x80. */
+ * 32 bytes per step where SSE2 is there (every x86-64), one per step elsewhere. */
 static const unsigned char *plain_run(const unsigned char *p, const unsigned char *e)
 {
 #ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                  space = _mm_set1_epi8(0x20);
-#define SPECIAL16(v) _mm_movemask_epi8(_mm_or_si128(                                   \
-        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),             \
-        _mm_cmplt_epi8(v, space)))
     while (e - p >= 32) {               /* two blocks a step: half the loop overhead */
-        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p),
-                b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
-        unsigned mask = (unsigned)SPECIAL16(a) | (unsigned)SPECIAL16(b) << 16;
+        unsigned mask = special16(p) | special16(p + 16) << 16;
         if (mask)
             return p + __builtin_ctz(mask);
         p += 32;
     }
     if (e - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        unsigned mask = (unsigned)SPECIAL16(v);
+        unsigned mask = special16(p);
         if (mask)
             return p + __builtin_ctz(mask);
         p += 16;
     }
-#undef SPECIAL16
 #endif
     while (p < e && !special[*p])
         p++;
@@ -169,13 +172,8 @@ static inline const unsigned char *string_token(const unsigned char *p, const un
 {
     p++;
 #ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                  space = _mm_set1_epi8(0x20);
-#define SPECIAL16(v) _mm_movemask_epi8(_mm_or_si128(                                   \
-        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),             \
-        _mm_cmplt_epi8(v, space)))
     for (int block = 0; block < 2 && e - p >= 16; block++) {
-        unsigned mask = (unsigned)SPECIAL16(_mm_loadu_si128((const __m128i *)(const void *)p));
+        unsigned mask = special16(p);
         if (mask) {
             p += __builtin_ctz(mask);
             if (*p == '"') {
@@ -186,7 +184,6 @@ static inline const unsigned char *string_token(const unsigned char *p, const un
         }
         p += 16;                        /* plain so far: the rest from there */
     }
-#undef SPECIAL16
 #endif
     return string_rest(p, e, escaped);
 }
