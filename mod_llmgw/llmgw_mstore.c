@@ -395,14 +395,59 @@ static int count_dense(llmgw_mstore *st, uint64_t *ov, int status)
     return 0;
 }
 
+/* The labels that make a series' key, as given (NULL: ""; unused ones as NULL too). */
+static void memo_labels(unsigned labels, const llmgw_mobs *o, const char *l[4])
+{
+    l[0] = o->provider ? o->provider : "";
+    l[1] = o->model ? o->model : "";
+    l[2] = labels & LLMGW_MLABEL_USER ? (o->user ? o->user : "") : NULL;
+    l[3] = labels & LLMGW_MLABEL_TEAM ? (o->team ? o->team : "") : NULL;
+}
+
+static uint64_t *memo_get(const llmgw_mstore *st, const llmgw_mstore_memo *m, const char *l[4])
+{
+    if (!m || m->store != st->h || !m->v)
+        return NULL;
+    for (int i = 0; i < 4; i++)
+        if (l[i] && strcmp(l[i], m->label[i]))
+            return NULL;
+    return m->v;
+}
+
+static void memo_put(const llmgw_mstore *st, llmgw_mstore_memo *m, const char *l[4],
+                     uint64_t *v)
+{
+    if (!m)
+        return;
+    m->v = NULL;
+    for (int i = 0; i < 4; i++) {
+        size_t n = l[i] ? strlen(l[i]) : 0;
+        if (n >= sizeof m->label[i])
+            return;                     /* too long to remember: looked up each time */
+        memcpy(m->label[i], l[i] ? l[i] : "", n + 1);
+    }
+    m->store = st->h;
+    m->v = v;
+}
+
 int llmgw_mstore_record(llmgw_mstore *st, const llmgw_mobs *o)
+{
+    return llmgw_mstore_record_memo(st, NULL, o);
+}
+
+int llmgw_mstore_record_memo(llmgw_mstore *st, llmgw_mstore_memo *m, const llmgw_mobs *o)
 {
     char key[LLMGW_MSTORE_KEY_MAX];
     uint32_t klen;
     int full = 0, flags = 0;
-    uint64_t *v = NULL;
-    if (series_key(st->h->labels, o, key, &klen) == 0)
+    const char *l[4];
+    memo_labels(st->h->labels, o, l);
+    uint64_t *v = memo_get(st, m, l);
+    if (!v && series_key(st->h->labels, o, key, &klen) == 0) {
         v = ktab_get(st, st->series, key, klen, &full);
+        if (v)
+            memo_put(st, m, l, v);
+    }
     if (full && !__atomic_exchange_n(&st->h->full, 1, __ATOMIC_RELAXED))
         flags |= LLMGW_MREC_FULL;
     if (!v) {

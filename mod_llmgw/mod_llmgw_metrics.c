@@ -258,7 +258,8 @@ void llmgw_metrics_log_transaction(llmgw_req *q)
         .has_ttft = q->first_byte != 0,
         .ttft_us = q->first_byte ? non_negative(q->first_byte - q->start) : 0,
     };
-    int f = llmgw_mstore_record(&store, &o);
+    static _Thread_local llmgw_mstore_memo memo;    /* this worker's last series */
+    int f = llmgw_mstore_record_memo(&store, &memo, &o);
     if (f & LLMGW_MREC_FULL)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "llmgw: LLMGWMetricsMaxSeries %u "
                       "reached: further label combinations count in model=\"" LLMGW_OVERFLOW

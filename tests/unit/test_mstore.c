@@ -524,10 +524,68 @@ static void test_spool_gauge(void **state)
     drop(f);
 }
 
+/* Counting through a memo gives the exposition counting without one gives, for every
+ * label set (user only, user and team): repeats, a change in one label at a time, labels
+ * too long to remember, NULL ones, the overflow once the series limit is reached, and a
+ * memo that last served another store. */
+static void test_memo_counts_as_without(void **state)
+{
+    (void)state;
+    char lm[100], lm2[100];                 /* longer than a memo keeps; differ at the end */
+    memset(lm, 'm', sizeof lm - 1);
+    lm[sizeof lm - 1] = '\0';
+    memcpy(lm2, lm, sizeof lm);
+    lm2[sizeof lm - 2] = 'n';
+    static const struct {
+        int p;
+        const char *model, *user, *team;
+    } seq[] = {
+        {2, "gpt-4o", "alice", "research"}, {2, "gpt-4o", "alice", "research"},
+        {2, "gpt-4o", "alice", "ops"},      {2, "gpt-4o", "bob", "ops"},
+        {2, "gpt-4o-mini", "bob", "ops"},   {0, "gpt-4o-mini", "bob", "ops"},
+        {0, NULL, "bob", "ops"},            {0, NULL, NULL, "ops"},
+        {0, NULL, NULL, NULL},              {0, NULL, NULL, NULL},
+        {0, "gpt-4o", NULL, NULL},
+        {2, "gpt-4o", "alice", "research"}, {2, "gpt-4o", "alice", "research"},
+        {2, "gpt-4o", "alice", "research"}, {1, "x", "carol", "lab"},
+        {1, "y", "carol", "lab"},           {1, "z", "carol", "lab"},
+        {2, "gpt-4o", "alice", "research"}, {2, "gpt-4o", "alice", "research"}};
+    unsigned label_sets[] = {LLMGW_MLABEL_USER, LLMGW_MLABEL_USER | LLMGW_MLABEL_TEAM};
+    for (size_t ls = 0; ls < 2; ls++) {
+        fixture *plain = make(label_sets[ls], 6), *memo = make(label_sets[ls], 6),
+                *other = make(label_sets[ls], 6);
+        llmgw_mstore_memo m = {0};
+        for (size_t round = 0; round < 3 * sizeof seq / sizeof seq[0]; round++) {
+            size_t i = round % (sizeof seq / sizeof seq[0]);
+            llmgw_mobs o = obs(PROVIDERS[seq[i].p], seq[i].model,
+                               seq[i].user, round % 4 ? 200 : 429);
+            o.team = seq[i].team;
+            assert_int_equal(llmgw_mstore_record_memo(&memo->st, &m, &o),
+                             llmgw_mstore_record(&plain->st, &o));
+            if (round == 30)            /* the memo serves another store in between */
+                llmgw_mstore_record_memo(&other->st, &m, &o);
+        }
+        const char *longs[] = {lm, lm2, lm, lm2, lm2};
+        for (size_t k = 0; k < sizeof longs / sizeof longs[0]; k++) {
+            llmgw_mobs o = obs(PROVIDERS[2], longs[k], "alice", 200);
+            assert_int_equal(llmgw_mstore_record_memo(&memo->st, &m, &o),
+                             llmgw_mstore_record(&plain->st, &o));
+        }
+        char *a = expose(plain, NULL), *b = expose(memo, NULL);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+        drop(plain);
+        drop(memo);
+        drop(other);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_exposition),
+        cmocka_unit_test(test_memo_counts_as_without),
         cmocka_unit_test(test_user_team_labels),
         cmocka_unit_test(test_user_only_label),
         cmocka_unit_test(test_cap_and_overflow),
