@@ -323,6 +323,7 @@ typedef struct {
         uint32_t off, len;
     } keys[UNIQ_KEYS_MAX];
     uint16_t start[UNIQ_DEPTH_MAX];     /* first key of the object at each level */
+    uint64_t lens[UNIQ_DEPTH_MAX];      /* bit (length % 64) of each of its names */
     unsigned top;
     int on;
 } uniq;
@@ -337,6 +338,7 @@ static void uniq_open(uniq *u, int level, int *undecided)
         return;
     }
     u->start[level] = (uint16_t)u->top;
+    u->lens[level] = 0;
 }
 
 static void uniq_close(uniq *u, int level)
@@ -357,12 +359,16 @@ static int uniq_add(uniq *u, int level, const unsigned char *base, const unsigne
         *undecided = 1;
         return 1;
     }
-    for (unsigned i = first; i < u->top; i++) {
-        const unsigned char *o = base + u->keys[i].off;
-        /* many names share a length; their first bytes mostly tell them apart */
-        if (u->keys[i].len == len && (!len || (o[0] == k[0] && !memcmp(o, k, len))))
-            return 0;
+    uint64_t bit = (uint64_t)1 << (len % 64);
+    if (u->lens[level] & bit) {         /* most names differ from their siblings' lengths */
+        for (unsigned i = first; i < u->top; i++) {
+            const unsigned char *o = base + u->keys[i].off;
+            /* names that share a length mostly differ in their first byte */
+            if (u->keys[i].len == len && (!len || (o[0] == k[0] && !memcmp(o, k, len))))
+                return 0;
+        }
     }
+    u->lens[level] |= bit;
     u->keys[u->top].off = (uint32_t)(k - base);
     u->keys[u->top].len = (uint32_t)len;
     u->top++;

@@ -47,6 +47,35 @@ const char *llmgw_req_model(const llmgw_req *q)
 
 /* Once per request, when usage is final: the record, the metrics, the access-log
  * environment and the dollar budgets all read this one figure. */
+/* The last provider and model a worker thread priced, and the entry that applied (NULL:
+ * none): a keep-alive client asks for the same model again and again, and the table is
+ * fixed for the life of the process. */
+#define PRICE_MEMO_MODEL 64
+typedef struct {
+    const llmgw_price_table *t;
+    const char *provider;
+    const llmgw_price *pr;
+    char model[PRICE_MEMO_MODEL];
+} price_memo;
+
+static const llmgw_price *price_of(const llmgw_price_table *t, const char *provider,
+                                   const char *model)
+{
+    static _Thread_local price_memo last;
+    price_memo *m = &last;              /* one TLS lookup (__tls_get_addr in a DSO) */
+    if (m->t == t && m->provider == provider && !strcmp(m->model, model))
+        return m->pr;
+    const llmgw_price *pr = llmgw_price_lookup(t, provider, model);
+    size_t n = strlen(model);
+    if (n < sizeof m->model) {
+        memcpy(m->model, model, n + 1);
+        m->t = t;
+        m->provider = provider;
+        m->pr = pr;
+    }
+    return pr;
+}
+
 void llmgw_req_price(llmgw_req *q)
 {
     const llmgw_price_table *t = &llmgw_registry_get()->prices;
@@ -57,7 +86,7 @@ void llmgw_req_price(llmgw_req *q)
         model = "";
     if (q->prov->type == LLMGW_PT_HTTP)
         return;
-    const llmgw_price *pr = llmgw_price_lookup(t, q->prov->name, model);
+    const llmgw_price *pr = price_of(t, q->prov->name, model);
     if (pr) {
         q->priced = llmgw_price_cost(pr, &q->usage, &q->cost_pico) == 0 ? LLMGW_COST_KNOWN
                                                                           : LLMGW_COST_OVERFLOW;
