@@ -260,8 +260,9 @@ static const unsigned char *skip_ungot_nul(const unsigned char *p, const unsigne
 /* Which wanted member of the object that wanted member parent's value is (or the
  * root's) the name is: -1 for none. The hash mixes the name's length and end bytes
  * with its parent: siblings of one length differ mostly there. */
-static inline unsigned path_hash(int parent, size_t len, unsigned first, unsigned last)
+static inline unsigned path_hash(int parent, const unsigned char *name, size_t len)
 {
+    unsigned first = len ? name[0] : 0, last = len ? name[len - 1] : 0;
     return ((unsigned)len ^ first << 1 ^ last << 2 ^ (unsigned)(parent + 1) << 3) %
            LLMGW_JSON_PATH_SLOTS;
 }
@@ -289,8 +290,7 @@ static inline int same_bytes(const unsigned char *a, const unsigned char *b, siz
 static ALWAYS_INLINE int wanted(const unsigned char *key, size_t len, int parent,
                                 const llmgw_json_paths *ps)
 {
-    unsigned h = len ? path_hash(parent, len, key[0], key[len - 1]) : path_hash(parent, 0, 0, 0);
-    for (int i = ps->slot[h]; i >= 0; i = ps->w[i].next)
+    for (int i = ps->slot[path_hash(parent, key, len)]; i >= 0; i = ps->w[i].next)
         if (ps->w[i].len == len && ps->w[i].parent == parent &&
             same_bytes((const unsigned char *)ps->w[i].name, key, len))
             return i;
@@ -392,6 +392,12 @@ static inline const unsigned char *plain_integer(const unsigned char *p, const u
     return q;
 }
 
+/* Bit depth of the wanting/tracked masks, 0 below the levels paths reach. */
+static inline unsigned depth_bit(int depth)
+{
+    return depth <= LLMGW_JSON_PATH_DEPTH ? 1u << depth : 0;
+}
+
 /* The scan. Wanted members are found on the way: want[d] is the wanted member whose
  * value is being read at level d, node[d] the wanted member whose object is open at
  * level d (LLMGW_JSON_ROOT for the root object); both are read only where the bit d of
@@ -453,7 +459,7 @@ value_at:
             tracked = look ? tracked | 1u << (depth + 1) : tracked & ~(1u << (depth + 1));
         }
         depth++;
-        bit = depth <= LLMGW_JSON_PATH_DEPTH ? 1u << depth : 0;
+        bit = depth_bit(depth);
         p++;
         skip_ws(&p, e);
         if (p == e)
@@ -465,7 +471,7 @@ value_at:
         }
         depth--;                        /* {} or [] */
         cl = depth ? closer[depth - 1] : 0;
-        bit = depth <= LLMGW_JSON_PATH_DEPTH ? 1u << depth : 0;
+        bit = depth_bit(depth);
         if (unique && c == '{')
             uniq_close(&u, depth);
         p++;
@@ -505,7 +511,7 @@ after:
         return LLMGW_JSON_INVALID;
     depth--;
     cl = depth ? closer[depth - 1] : 0;
-    bit = depth <= LLMGW_JSON_PATH_DEPTH ? 1u << depth : 0;
+    bit = depth_bit(depth);
     if (unique && c == '}')
         uniq_close(&u, depth);
     p++;
@@ -597,9 +603,7 @@ static int prepare(const llmgw_json_path *paths, const char *const *names, size_
     }
     for (size_t i = n; i-- > 0;) {     /* each chain in the order given: the first wins */
         const struct llmgw_json_want *w = &ps->w[i];
-        const unsigned char *nm = (const unsigned char *)w->name;
-        unsigned h = w->len ? path_hash(w->parent, w->len, nm[0], nm[w->len - 1])
-                            : path_hash(w->parent, 0, 0, 0);
+        unsigned h = path_hash(w->parent, (const unsigned char *)w->name, w->len);
         ps->w[i].next = ps->slot[h];
         ps->slot[h] = (int8_t)i;
     }

@@ -257,9 +257,15 @@ json_t *llmgw_body_tree(llmgw_req *q)
     return q->body_json;
 }
 
+/* The scan's spans still describe q->body (policy has not replaced the text). */
+static int spans_current(const llmgw_req *q)
+{
+    return q->body && q->spans_of == q->body;
+}
+
 const llmgw_json_span *llmgw_body_text_roots(const llmgw_req *q)
 {
-    return q->body && q->spans_of == q->body ? q->body_spans + LLMGW_RM_N : NULL;
+    return spans_current(q) ? q->body_spans + LLMGW_RM_N : NULL;
 }
 
 int llmgw_body_parsed(const llmgw_req *q)
@@ -271,7 +277,7 @@ const char *llmgw_body_model(llmgw_req *q, int *bad)
 {
     const llmgw_json_span *sp = &q->body_spans[LLMGW_RM_MODEL];
     *bad = 0;
-    if (q->body && q->spans_of == q->body) {
+    if (spans_current(q)) {
         /* the scan judged the text: a string span without a backslash is the name */
         const char *v = q->body + sp->off;
         if (!sp->len)
