@@ -40,13 +40,14 @@ typedef struct {
     char *ring;
     apr_size_t cap, head, len;      /* bytes [head, head+len) mod cap are queued */
     apr_size_t batch_max;
+    apr_size_t flush_at;            /* queued bytes worth a post at once */
     int stop;
     /* sender thread only */
     char *batch, *fcgi_buf, *answer;
     apr_size_t fcgi_cap;
     const char *target, *spool;
     apr_off_t spool_max;
-    apr_time_t retry_at, scan_at;
+    apr_time_t retry_at, scan_at, send_at;
     int healthy;
     server_rec *s;
     apr_thread_t *thread;
@@ -104,7 +105,7 @@ void llmgw_queue_push(const char *line, apr_size_t len)
     memcpy(qu->ring + tail, line, first);
     memcpy(qu->ring, line + first, len - first);
     qu->len += len;
-    if (qu->len >= qu->cap / 2)
+    if (qu->len >= qu->flush_at && qu->len - len < qu->flush_at)
         apr_thread_cond_signal(qu->cv);
     apr_thread_mutex_unlock(qu->mu);
 }
@@ -283,7 +284,7 @@ static void deliver(llmgw_queue *qu, const char *data, apr_size_t len)
 static int queue_backlog(llmgw_queue *qu)
 {
     apr_thread_mutex_lock(qu->mu);
-    int busy = qu->len >= qu->cap / 2;
+    int busy = qu->len >= qu->flush_at;
     apr_thread_mutex_unlock(qu->mu);
     return busy;
 }
@@ -313,18 +314,37 @@ static int replay_spool(llmgw_queue *qu)
     return 0;
 }
 
+/* Each post costs auditd and PostgreSQL a statement and a commit whatever its size, so
+ * a partial batch leaves at most once a TICK: under load that makes a few large batches
+ * where sending again as soon as a post returns made many small ones. A batch's worth
+ * (flush_at) leaves at once. Returns after an idle TICK too, for the spool scan. Caller
+ * holds mu. */
+static void wait_for_batch(llmgw_queue *qu)
+{
+    apr_time_t now = apr_time_now();
+    while (!qu->stop && qu->len < qu->flush_at) {
+        apr_interval_time_t left = qu->len ? qu->send_at - now : TICK;
+        if (left <= 0)
+            return;
+        if (apr_thread_cond_timedwait(qu->cv, qu->mu, left) == APR_TIMEUP && !qu->len)
+            return;
+        now = apr_time_now();
+    }
+}
+
 static void *APR_THREAD_FUNC sender_main(apr_thread_t *t, void *data)
 {
     llmgw_queue *qu = data;
     for (;;) {
         apr_thread_mutex_lock(qu->mu);
-        if (!qu->len && !qu->stop)
-            apr_thread_cond_timedwait(qu->cv, qu->mu, TICK);
+        wait_for_batch(qu);
         int stopping = qu->stop;
         apr_size_t n = take_batch(qu);
         apr_thread_mutex_unlock(qu->mu);
-        if (n)
+        if (n) {
+            qu->send_at = apr_time_now() + TICK;
             deliver(qu, qu->batch, n);
+        }
         else if (stopping)
             break;
         apr_time_t now = apr_time_now();
@@ -371,6 +391,7 @@ void llmgw_queue_child_init(apr_pool_t *pchild, server_rec *s)
     /* one batch always holds the largest record (LLMGWAuditBodies), even when the
      * ring is smaller: such a record goes to the spool and is replayed from there */
     qu->batch_max = BATCH_MAX;
+    qu->flush_at = (qu->cap < BATCH_MAX ? qu->cap : BATCH_MAX) / 2;
     qu->ring = apr_palloc(pchild, qu->cap);
     qu->batch = apr_palloc(pchild, qu->batch_max);
     qu->fcgi_cap = llmgw_fcgi_request_size(NULL, 0, qu->batch_max) + LLMGW_FCGI_MAX_PARAMS + 64;
