@@ -204,6 +204,7 @@ static size_t row_size(const char *p, size_t n)
 static void columns_start(auditd_columns *c)
 {
     c->nrows = 0;
+    c->texts = 0;
     for (int i = 0; i < AUDITD_NFIELDS; i++) {
         c->col[i].len = 0;
         put_be32(&c->col[i], 1);                 /* dimensions */
@@ -220,7 +221,9 @@ static void columns_add(auditd_columns *c, const char *row, size_t n, int *nulls
 {
     for (int i = 0; i < AUDITD_NFIELDS; i++) {
         size_t f = field_size(row, n);
-        nulls[i] |= f == 4 && get_be32(row) == UINT32_MAX;
+        int null = f == 4 && get_be32(row) == UINT32_MAX;
+        nulls[i] |= null;
+        c->texts |= i >= AUDITD_ROW_FIELDS && !null;
         abuf_put(&c->col[i], row, f);
         row += f;
         n -= f;

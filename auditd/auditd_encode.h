@@ -11,8 +11,9 @@
 #include "auditd.h"
 #include "auditd_decode.h"
 
-/* Fields of a row, in AUDITD_STAGE_COLUMNS order. */
+/* Fields of a row, in AUDITD_STAGE_COLUMNS order: the audit row's, then the texts. */
 #define AUDITD_NFIELDS 27
+#define AUDITD_ROW_FIELDS 25
 
 /* The fixed OIDs of the built-in types the fields are sent as (PostgreSQL's
  * pg_type.dat; libpq ships no header naming them). roles travels as the text of a
@@ -34,6 +35,7 @@ void auditd_encode_row(const auditd_record *rec, abuf *out);
 typedef struct auditd_columns {
     abuf col[AUDITD_NFIELDS];
     long nrows;
+    int texts;    /* some row carries a prompt or a completion */
 } auditd_columns;
 
 /* Empties c and fills it with the whole rows at the start of [rows, rows + len) while

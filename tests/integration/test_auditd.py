@@ -255,6 +255,33 @@ def test_replayed_batch_counts_duplicates(pg, auditd):
     assert pg.scalar("SELECT sum(requests) FROM llmgw.usage_daily WHERE team = '%s'" % team) == "6"
 
 
+def test_texts_and_replays_take_the_idempotent_path(pg, auditd):
+    """A batch of new rows without texts is stored by a plain INSERT; one with texts, or
+    one that repeats a stored row, by the idempotent statement. Every mix keeps one row,
+    one text row and one request in the rollup per request id."""
+    team = "paths-" + uuid.uuid4().hex[:8]
+    plain = [record(team=team, cost_usd=0.25) for _ in range(3)]
+    texts = [record(team=team, prompt="p%d" % i, completion="" if i else None, cost_usd=0.25)
+             for i in range(3)]
+    assert auditd.post(plain).json() == {"accepted": 3, "duplicates": 0, "rejected": []}
+    assert auditd.post(texts).json() == {"accepted": 3, "duplicates": 0, "rejected": []}
+    # a replay of each kind, each with one new row of the other kind
+    more_plain = record(team=team, cost_usd=0.25)
+    more_text = record(team=team, prompt="q", cost_usd=0.25)
+    assert auditd.post(texts + [more_plain]).json() == {"accepted": 1, "duplicates": 3,
+                                                        "rejected": []}
+    assert auditd.post(plain + [more_text]).json() == {"accepted": 1, "duplicates": 3,
+                                                       "rejected": []}
+    assert pg.query("SELECT count(*), count(DISTINCT request_id) FROM llmgw.audit_log"
+                    " WHERE team = '%s'" % team) == [["8", "8"]]
+    assert pg.query("SELECT b.prompt, coalesce(b.completion, '(null)') FROM llmgw.audit_bodies b"
+                    " JOIN llmgw.audit_log a USING (request_id, ts) WHERE a.team = '%s'"
+                    " ORDER BY 1" % team) == [["p0", "(null)"], ["p1", ""], ["p2", ""],
+                                              ["q", "(null)"]]
+    assert pg.query("SELECT sum(requests), sum(cost_usd)::text FROM llmgw.usage_daily"
+                    " WHERE team = '%s'" % team) == [["8", "2.000000000000"]]
+
+
 def test_rollups_equal_sums_over_audit_log(pg, auditd):
     teams = ["roll-a-" + uuid.uuid4().hex[:6], "roll-b-" + uuid.uuid4().hex[:6], None]
     users = ["u1", "u2", None]

@@ -174,6 +174,32 @@ static void test_columns_split(void **state)
     abuf_free(&rows);
 }
 
+/* texts tells the store whether the batch needs the statement that writes audit_bodies:
+ * any row with a prompt or a completion, even an empty one, and only such rows. */
+static void test_columns_texts(void **state)
+{
+    abuf rows = three_rows();
+    auditd_columns c = {0};
+    assert_int_equal(auditd_columns_fill(&c, rows.p, rows.len, 1 << 20), rows.len);
+    assert_int_equal(c.texts, 0);
+
+    const char *with[] = {",\"prompt\":\"hi\"", ",\"completion\":\"\"", ",\"prompt\":\"\""};
+    for (size_t i = 0; i < sizeof with / sizeof *with; i++) {
+        abuf more = three_rows();
+        char json[256];
+        snprintf(json, sizeof json, REC("d", "%s"), with[i]);
+        add_row(&more, json);
+        assert_int_equal(auditd_columns_fill(&c, more.p, more.len, 1 << 20), more.len);
+        assert_int_equal(c.texts, 1);
+        /* the same rows filled again without the last one: no texts */
+        assert_int_equal(auditd_columns_fill(&c, rows.p, rows.len, 1 << 20), rows.len);
+        assert_int_equal(c.texts, 0);
+        abuf_free(&more);
+    }
+    auditd_columns_free(&c);
+    abuf_free(&rows);
+}
+
 static void test_columns_malformed(void **state)
 {
     abuf rows = three_rows();
@@ -197,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_row_text_fields),
         cmocka_unit_test(test_columns),
         cmocka_unit_test(test_columns_split),
+        cmocka_unit_test(test_columns_texts),
         cmocka_unit_test(test_columns_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
