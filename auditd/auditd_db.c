@@ -5,6 +5,7 @@
 #include "auditd.h"
 #include "auditd_decode.h"
 #include "auditd_encode.h"
+#include "auditd_rollup.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
  * inside one explicit transaction. */
 #define PARAM_BYTES     (64 * 1024 * 1024)
 #define KEEP_COLUMNS    (4 * 1024 * 1024)   /* column bytes kept between batches */
+#define KEEP_GROUPS     4096                /* rollup groups kept between batches */
 
 struct auditd_db {
     char *conninfo;
@@ -32,6 +34,7 @@ struct auditd_db {
     int up;               /* last known state, so transitions are logged once */
     int64_t backoff_ms, next_try_ms;
     auditd_columns cols;  /* the parameters, reused from batch to batch */
+    auditd_rollup roll;   /* the new-rows statement's usage_daily groups, likewise */
 };
 
 typedef enum { E_NONE, E_RETRY, E_PARTITION, E_GONE, E_DATA, E_OTHER } errkind;
@@ -51,16 +54,13 @@ typedef enum { E_NONE, E_RETRY, E_PARTITION, E_GONE, E_DATA, E_OTHER } errkind;
     "  status, stream, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens," \
     "  reasoning_tokens, total_tokens, cost_usd::numeric(20,12), latency_ms, ttft_ms," \
     "  conversation_id, client_ip, blocked_rule, redactions, node FROM src"
-/* Groups are sorted so concurrent batches lock usage_daily rows in one order. */
 #define ROLLUP_INTO \
     " INSERT INTO llmgw.usage_daily AS u (day, user_id, team, provider, model, requests," \
     "  prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens," \
-    "  reasoning_tokens, cost_usd)" \
-    " SELECT (ts AT TIME ZONE 'UTC')::date, user_id, team, provider, model, count(*)," \
-    "  sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens)," \
-    "  sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_usd), 0)"
+    "  reasoning_tokens, cost_usd)"
+/* Groups are sorted so concurrent batches lock usage_daily rows in one order. */
 #define ROLLUP_ADD \
-    " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5" \
+    " ORDER BY 1, 2, 3, 4, 5" \
     " ON CONFLICT ON CONSTRAINT usage_daily_key DO UPDATE SET" \
     "  requests = u.requests + EXCLUDED.requests," \
     "  prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens," \
@@ -88,25 +88,30 @@ static const char INGEST_SQL[] =
     " FROM src s JOIN ins USING (request_id, ts)"
     " WHERE s.prompt IS NOT NULL OR s.completion IS NOT NULL"
     " ON CONFLICT DO NOTHING"
-    "), agg AS (" ROLLUP_INTO " FROM ins" ROLLUP_ADD
+    "), agg AS (" ROLLUP_INTO
+    " SELECT (ts AT TIME ZONE 'UTC')::date, user_id, team, provider, model, count(*),"
+    "  sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens),"
+    "  sum(cache_write_tokens), sum(reasoning_tokens), coalesce(sum(cost_usd), 0)"
+    " FROM ins GROUP BY 1, 2, 3, 4, 5" ROLLUP_ADD
     ") SELECT count(*) FROM ins";
 
 /* The common case, a batch of new records without texts: a plain INSERT either stores
  * every row or, when one is already there (a replay), fails whole with a unique
  * violation and the batch goes through INGEST_SQL instead. Every row being new, the
- * rollup reads the parameters rather than RETURNING rows. Takes $1..$25 only. */
+ * usage_daily groups come made by auditd (auditd_rollup.c) as $26..$37. */
 static const char NEW_ROWS_SQL[] =
     "WITH src AS (SELECT * FROM unnest(" ROW_ARRAYS ") AS s (" AUDITD_COLUMNS ")"
     "), ins AS (" INSERT_ROWS
     "), agg AS (" ROLLUP_INTO
-    " FROM (SELECT ts, user_id, team, provider, model, prompt_tokens, completion_tokens,"
-    "  cached_tokens, cache_write_tokens, reasoning_tokens, cost::numeric(20,12) AS cost_usd"
-    "  FROM unnest($1::timestamptz[], $3::text[], $5::text[], $7::text[], $8::text[],"
-    "   $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],"
-    "   $18::text[]) AS g (ts, user_id, team, provider, model, prompt_tokens,"
-    "   completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost)) g"
-    ROLLUP_ADD
+    " SELECT day, user_id, team, provider, model, requests, prompt_tokens,"
+    "  completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost::numeric"
+    " FROM unnest($26::date[], $27::text[], $28::text[], $29::text[], $30::text[],"
+    "  $31::bigint[], $32::bigint[], $33::bigint[], $34::bigint[], $35::bigint[],"
+    "  $36::bigint[], $37::text[]) AS g (day, user_id, team, provider, model, requests,"
+    "  prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,"
+    "  reasoning_tokens, cost)" ROLLUP_ADD
     ") SELECT 1";
+#define NEW_ROWS_PARAMS (AUDITD_ROW_FIELDS + AUDITD_ROLLUP_FIELDS)
 
 /* Must match the definition in sql/001_schema.sql. */
 static const char BOOTSTRAP_SQL[] =
@@ -205,6 +210,7 @@ void auditd_db_free(auditd_db *db)
     if (!db) return;
     drop_conn(db);
     auditd_columns_free(&db->cols);
+    auditd_rollup_free(&db->roll);
     free(db->conninfo);
     free(db);
 }
@@ -344,25 +350,28 @@ static errkind ensure_months(auditd_db *db, const int *months, int n, char *err,
 
 /* ---- the batch -------------------------------------------------------------------- */
 
-/* Runs a prepared statement over the first nparams columns of db->cols. */
-static PGresult *exec_columns(auditd_db *db, const char *name, int nparams)
+static PGresult *exec_arrays(auditd_db *db, const char *name, const abuf *const *arrays,
+                             int n)
 {
-    const char *values[AUDITD_NFIELDS];
-    int lengths[AUDITD_NFIELDS], formats[AUDITD_NFIELDS];
+    const char *values[NEW_ROWS_PARAMS > AUDITD_NFIELDS ? NEW_ROWS_PARAMS : AUDITD_NFIELDS];
+    int lengths[sizeof values / sizeof *values], formats[sizeof values / sizeof *values];
 
-    for (int i = 0; i < nparams; i++) {
-        values[i] = db->cols.col[i].p;
-        lengths[i] = (int)db->cols.col[i].len;   /* below PARAM_BYTES */
+    for (int i = 0; i < n; i++) {
+        values[i] = arrays[i]->p;
+        lengths[i] = (int)arrays[i]->len;   /* below PARAM_BYTES */
         formats[i] = 1;
     }
-    return PQexecPrepared(db->conn, name, nparams, values, lengths, formats, 0);
+    return PQexecPrepared(db->conn, name, n, values, lengths, formats, 0);
 }
 
 /* Runs the idempotent ingest statement over the rows in db->cols; adds the rows
  * inserted. */
 static errkind ingest(auditd_db *db, long *inserted, char *err, size_t cap)
 {
-    PGresult *res = exec_columns(db, "llmgw_ingest", AUDITD_NFIELDS);
+    const abuf *arrays[AUDITD_NFIELDS];
+    for (int i = 0; i < AUDITD_NFIELDS; i++)
+        arrays[i] = &db->cols.col[i];
+    PGresult *res = exec_arrays(db, "llmgw_ingest", arrays, AUDITD_NFIELDS);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) return failed(db, res, "INSERT", err, cap);
     *inserted += atol(PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -370,10 +379,17 @@ static errkind ingest(auditd_db *db, long *inserted, char *err, size_t cap)
 }
 
 /* A batch of rows without texts, as new rows first (NEW_ROWS_SQL); when one of them is
- * stored already, the statement changed nothing and the idempotent one runs. */
+ * stored already, or auditd cannot sum a group, the idempotent statement runs. */
 static errkind ingest_new(auditd_db *db, long *inserted, char *err, size_t cap)
 {
-    PGresult *res = exec_columns(db, "llmgw_new_rows", AUDITD_ROW_FIELDS);
+    const abuf *arrays[NEW_ROWS_PARAMS];
+    if (auditd_rollup_build(&db->roll, &db->cols))
+        return ingest(db, inserted, err, cap);
+    for (int i = 0; i < AUDITD_ROW_FIELDS; i++)
+        arrays[i] = &db->cols.col[i];
+    for (int i = 0; i < AUDITD_ROLLUP_FIELDS; i++)
+        arrays[AUDITD_ROW_FIELDS + i] = &db->roll.col[i];
+    PGresult *res = exec_arrays(db, "llmgw_new_rows", arrays, NEW_ROWS_PARAMS);
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         PQclear(res);
         *inserted += db->cols.nrows;
@@ -415,12 +431,13 @@ static errkind run_parts(auditd_db *db, const char *rows, size_t len, size_t don
     return k == E_NONE ? exec_step(db, "COMMIT", err, cap) : k;
 }
 
-/* A rare huge batch should not pin its column buffers for good. */
-static void trim_columns(auditd_columns *c)
+/* A rare huge batch should not pin its column and group buffers for good. */
+static void trim_buffers(auditd_db *db)
 {
     size_t total = 0;
-    for (int i = 0; i < AUDITD_NFIELDS; i++) total += c->col[i].cap;
-    if (total > KEEP_COLUMNS) auditd_columns_free(c);
+    for (int i = 0; i < AUDITD_NFIELDS; i++) total += db->cols.col[i].cap;
+    if (total > KEEP_COLUMNS) auditd_columns_free(&db->cols);
+    if (db->roll.cap > KEEP_GROUPS) auditd_rollup_free(&db->roll);
 }
 
 /* One statement is one transaction: the server commits it before it reports the
@@ -438,7 +455,7 @@ static errkind run_batch(auditd_db *db, const char *rows, size_t len, long *inse
     errkind k = n < len ? run_parts(db, rows, len, n, inserted, err, cap)
               : db->cols.texts ? ingest(db, inserted, err, cap)
               : ingest_new(db, inserted, err, cap);
-    trim_columns(&db->cols);
+    trim_buffers(db);
     return k;
 }
 

@@ -8,7 +8,6 @@
 
 /* 2000-01-01T00:00:00Z, PostgreSQL's epoch, in microseconds since the Unix epoch. */
 #define PG_EPOCH_US   946684800000000LL
-#define ARRAY_HEADER  20    /* ndim, flags, element type, length, lower bound */
 
 const uint32_t auditd_field_oid[AUDITD_NFIELDS] = {
     AUDITD_OID_TIMESTAMPTZ,                                          /* ts */
@@ -27,20 +26,20 @@ const uint32_t auditd_field_oid[AUDITD_NFIELDS] = {
 
 /* ---- values --------------------------------------------------------------------------- */
 
-static void put_be32(abuf *out, uint32_t v)
+void auditd_put_be32(abuf *out, uint32_t v)
 {
     unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
                           (unsigned char)(v >> 8), (unsigned char)v};
     abuf_put(out, b, 4);
 }
 
-static void put_be64(abuf *out, uint64_t v)
+void auditd_put_be64(abuf *out, uint64_t v)
 {
-    put_be32(out, (uint32_t)(v >> 32));
-    put_be32(out, (uint32_t)v);
+    auditd_put_be32(out, (uint32_t)(v >> 32));
+    auditd_put_be32(out, (uint32_t)v);
 }
 
-static uint32_t get_be32(const char *p)
+uint32_t auditd_get_be32(const char *p)
 {
     const unsigned char *b = (const unsigned char *)p;
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
@@ -57,7 +56,7 @@ static void set_be32(char *p, uint32_t v)
 
 static void field_null(abuf *out)
 {
-    put_be32(out, UINT32_MAX);   /* -1 */
+    auditd_put_be32(out, UINT32_MAX);   /* -1 */
 }
 
 /* Decoding bounded every string far below 2^31 bytes (AUDITD_MAX_LINE). */
@@ -68,7 +67,7 @@ static void field_text(abuf *out, const char *s)
         return;
     }
     size_t n = strlen(s);
-    put_be32(out, (uint32_t)n);
+    auditd_put_be32(out, (uint32_t)n);
     abuf_put(out, s, n);
 }
 
@@ -78,8 +77,8 @@ static void field_int4(abuf *out, int64_t v, int nullable)
         field_null(out);
         return;
     }
-    put_be32(out, 4);
-    put_be32(out, (uint32_t)v);
+    auditd_put_be32(out, 4);
+    auditd_put_be32(out, (uint32_t)v);
 }
 
 static void field_int8(abuf *out, int64_t v, int nullable)
@@ -88,20 +87,20 @@ static void field_int8(abuf *out, int64_t v, int nullable)
         field_null(out);
         return;
     }
-    put_be32(out, 8);
-    put_be64(out, (uint64_t)v);
+    auditd_put_be32(out, 8);
+    auditd_put_be64(out, (uint64_t)v);
 }
 
 static void field_bool(abuf *out, int v)
 {
-    put_be32(out, 1);
+    auditd_put_be32(out, 1);
     abuf_putc(out, v ? 1 : 0);
 }
 
 static void field_ts(abuf *out, int64_t unix_us)
 {
-    put_be32(out, 8);
-    put_be64(out, (uint64_t)(unix_us - PG_EPOCH_US));
+    auditd_put_be32(out, 8);
+    auditd_put_be64(out, (uint64_t)(unix_us - PG_EPOCH_US));
 }
 
 /* The text of a text[] literal: every element double-quoted, '"' and '\' escaped for
@@ -110,7 +109,7 @@ static void field_roles(abuf *out, const char *const *roles, size_t n)
 {
     size_t at = out->len;
 
-    put_be32(out, 0);   /* the length, set below */
+    auditd_put_be32(out, 0);   /* the length, set below */
     abuf_putc(out, '{');
     for (size_t i = 0; i < n; i++) {
         const char *s = roles[i];
@@ -143,7 +142,7 @@ static void field_cost(abuf *out, const auditd_record *r)
      * as 0, not "-0.000000000000", so the text is a plain non-negative number. */
     double cost = r->cost_usd == 0 ? 0.0 : r->cost_usd;
     int n = snprintf(num, sizeof num, "%.12f", cost);   /* below 1e8: fits */
-    put_be32(out, (uint32_t)n);
+    auditd_put_be32(out, (uint32_t)n);
     abuf_put(out, num, (size_t)n);
 }
 
@@ -184,7 +183,7 @@ void auditd_encode_row(const auditd_record *r, abuf *out)
 static size_t field_size(const char *p, size_t n)
 {
     if (n < 4) return 0;
-    uint32_t len = get_be32(p);
+    uint32_t len = auditd_get_be32(p);
     if (len == UINT32_MAX) return 4;
     return len <= n - 4 ? 4 + (size_t)len : 0;
 }
@@ -201,18 +200,28 @@ static size_t row_size(const char *p, size_t n)
     return off;
 }
 
+void auditd_array_start(abuf *a, uint32_t oid)
+{
+    a->len = 0;
+    auditd_put_be32(a, 1);      /* dimensions */
+    auditd_put_be32(a, 0);      /* has NULLs: set at the end */
+    auditd_put_be32(a, oid);
+    auditd_put_be32(a, 0);      /* length: set at the end */
+    auditd_put_be32(a, 1);      /* lower bound */
+}
+
+void auditd_array_end(abuf *a, long n, int has_null)
+{
+    set_be32(a->p + 4, (uint32_t)has_null);
+    set_be32(a->p + 12, (uint32_t)n);
+}
+
 static void columns_start(auditd_columns *c)
 {
     c->nrows = 0;
     c->texts = 0;
-    for (int i = 0; i < AUDITD_NFIELDS; i++) {
-        c->col[i].len = 0;
-        put_be32(&c->col[i], 1);                 /* dimensions */
-        put_be32(&c->col[i], 0);                 /* has NULLs: set at the end */
-        put_be32(&c->col[i], auditd_field_oid[i]);
-        put_be32(&c->col[i], 0);                 /* length: set at the end */
-        put_be32(&c->col[i], 1);                 /* lower bound */
-    }
+    for (int i = 0; i < AUDITD_NFIELDS; i++)
+        auditd_array_start(&c->col[i], auditd_field_oid[i]);
 }
 
 /* An element has the layout of a field, so each field is copied as it is. row_size
@@ -221,7 +230,7 @@ static void columns_add(auditd_columns *c, const char *row, size_t n, int *nulls
 {
     for (int i = 0; i < AUDITD_NFIELDS; i++) {
         size_t f = field_size(row, n);
-        int null = f == 4 && get_be32(row) == UINT32_MAX;
+        int null = f == 4 && auditd_get_be32(row) == UINT32_MAX;
         nulls[i] |= null;
         c->texts |= i >= AUDITD_ROW_FIELDS && !null;
         abuf_put(&c->col[i], row, f);
@@ -234,7 +243,7 @@ static void columns_add(auditd_columns *c, const char *row, size_t n, int *nulls
 size_t auditd_columns_fill(auditd_columns *c, const char *rows, size_t len, size_t max_bytes)
 {
     int nulls[AUDITD_NFIELDS] = {0};
-    size_t off = 0, total = (size_t)AUDITD_NFIELDS * ARRAY_HEADER;
+    size_t off = 0, total = (size_t)AUDITD_NFIELDS * AUDITD_ARRAY_HEADER;
 
     columns_start(c);
     while (off < len) {
@@ -245,10 +254,8 @@ size_t auditd_columns_fill(auditd_columns *c, const char *rows, size_t len, size
         off += n;
         total += n;
     }
-    for (int i = 0; i < AUDITD_NFIELDS && off; i++) {
-        set_be32(c->col[i].p + 4, (uint32_t)nulls[i]);
-        set_be32(c->col[i].p + 12, (uint32_t)c->nrows);
-    }
+    for (int i = 0; i < AUDITD_NFIELDS && off; i++)
+        auditd_array_end(&c->col[i], c->nrows, nulls[i]);
     return off;
 }
 

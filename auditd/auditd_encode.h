@@ -31,6 +31,18 @@ extern const uint32_t auditd_field_oid[AUDITD_NFIELDS];
  * of one array element. */
 void auditd_encode_row(const auditd_record *rec, abuf *out);
 
+/* Big-endian integers, as every binary value and length is sent. */
+void auditd_put_be32(abuf *out, uint32_t v);
+void auditd_put_be64(abuf *out, uint64_t v);
+uint32_t auditd_get_be32(const char *p);
+
+/* A binary one-dimensional array (the format of array_send) built in a: start writes
+ * the header, elements follow laid out as fields, end sets the count and the NULL flag.
+ * Elements start AUDITD_ARRAY_HEADER bytes in. */
+#define AUDITD_ARRAY_HEADER 20   /* ndim, flags, element type, length, lower bound */
+void auditd_array_start(abuf *a, uint32_t oid);
+void auditd_array_end(abuf *a, long n, int has_null);
+
 /* One binary one-dimensional array per field, for binary-format statement parameters. */
 typedef struct auditd_columns {
     abuf col[AUDITD_NFIELDS];

@@ -14,6 +14,7 @@
 
 #include "auditd_decode.h"
 #include "auditd_encode.h"
+#include "auditd_rollup.h"
 #include "auditd_rowtext.h"
 
 #define REC(id, extra) \
@@ -200,6 +201,161 @@ static void test_columns_texts(void **state)
     abuf_free(&rows);
 }
 
+/* ---- rollup --------------------------------------------------------------------------- */
+
+/* Element i of a binary array as text ("NULL" for a NULL), numbers in decimal. */
+static const char *element(const abuf *a, long i, char *buf, size_t cap)
+{
+    const char *p = a->p + AUDITD_ARRAY_HEADER;
+    uint32_t oid = be32(a->p + 8);
+    for (;;) {
+        uint32_t len = be32(p);
+        if (i-- == 0) {
+            if (len == UINT32_MAX) return "NULL";
+            if (oid == AUDITD_OID_TEXT) snprintf(buf, cap, "%.*s", (int)len, p + 4);
+            else snprintf(buf, cap, "%lld", (long long)rowtext_be((const unsigned char *)p + 4, len));
+            return buf;
+        }
+        p += 4 + (len == UINT32_MAX ? 0 : len);
+    }
+}
+
+/* Group g of the rollup as one line: day, keys, requests, tokens, cost. */
+static const char *group_line(const auditd_rollup *r, long g)
+{
+    static char line[512];
+    char buf[128];
+    size_t at = 0;
+    for (int i = 0; i < AUDITD_ROLLUP_FIELDS; i++)
+        at += (size_t)snprintf(line + at, sizeof line - at, "%s%s", i ? " " : "",
+                               element(&r->col[i], g, buf, sizeof buf));
+    return line;
+}
+
+static void fill(auditd_columns *c, abuf *rows)
+{
+    assert_int_equal(auditd_columns_fill(c, rows->p, rows->len, 1 << 30), rows->len);
+}
+
+/* One group per UTC day, user, team, provider and model: a NULL user is not "", the
+ * day turns at midnight UTC, costs add up exactly and a NULL cost adds nothing. */
+static void test_rollup_groups(void **state)
+{
+    abuf rows = {0};
+    auditd_columns c = {0};
+    auditd_rollup r = {0};
+#define ROW(id, ts, extra) "{\"request_id\":\"" id "\",\"timestamp\":\"" ts "\"," \
+    "\"provider\":\"openai\",\"model\":\"gpt-4o\"" extra "}"
+    add_row(&rows, ROW("1", "2026-11-24T23:59:59.999Z", ",\"user\":\"u\",\"cost_usd\":0.1,"
+                       "\"prompt_tokens\":10,\"reasoning_tokens\":1"));
+    add_row(&rows, ROW("2", "2026-11-24T00:00:00.000Z", ",\"user\":\"u\",\"cost_usd\":0.2,"
+                       "\"prompt_tokens\":5,\"completion_tokens\":7"));
+    add_row(&rows, ROW("3", "2026-11-25T00:00:00.000Z", ",\"user\":\"u\",\"cost_usd\":0.3"));
+    add_row(&rows, ROW("4", "2026-11-24T12:00:00.000Z", ",\"user\":\"\""));
+    add_row(&rows, ROW("5", "2026-11-24T12:00:00.000Z", ",\"cost_usd\":8191.999999999999"));
+    add_row(&rows, ROW("6", "2026-11-24T13:00:00.000Z", ",\"cost_usd\":0.000000000001,"
+                       "\"cached_tokens\":3,\"cache_write_tokens\":4"));
+    add_row(&rows, ROW("7", "2026-11-24T14:00:00.000Z", ",\"user\":\"u\",\"team\":\"t\""));
+    fill(&c, &rows);
+    assert_int_equal(auditd_rollup_build(&r, &c), 0);
+    assert_int_equal(r.ngroups, 5);
+    /* day 9824 is 2026-11-24 (days since 2000-01-01) */
+    assert_string_equal(group_line(&r, 0), "9824 u NULL openai gpt-4o 2 15 7 0 0 1 0.300000000000");
+    assert_string_equal(group_line(&r, 1), "9825 u NULL openai gpt-4o 1 0 0 0 0 0 0.300000000000");
+    assert_string_equal(group_line(&r, 2), "9824  NULL openai gpt-4o 1 0 0 0 0 0 0.000000000000");
+    assert_string_equal(group_line(&r, 3),
+                        "9824 NULL NULL openai gpt-4o 2 0 0 3 4 0 8192.000000000000");
+    assert_string_equal(group_line(&r, 4), "9824 u t openai gpt-4o 1 0 0 0 0 0 0.000000000000");
+    assert_int_equal(be32(r.col[1].p + 4), 1);    /* user: has a NULL */
+    assert_int_equal(be32(r.col[0].p + 8), AUDITD_OID_DATE);
+    assert_int_equal(be32(r.col[0].p + 12), 5);
+
+    /* the next batch starts afresh */
+    abuf one = {0};
+    add_row(&one, ROW("8", "2026-11-24T14:00:00.000Z", ",\"user\":\"u\",\"team\":\"t\""));
+    fill(&c, &one);
+    assert_int_equal(auditd_rollup_build(&r, &c), 0);
+    assert_int_equal(r.ngroups, 1);
+    assert_string_equal(group_line(&r, 0), "9824 u t openai gpt-4o 1 0 0 0 0 0 0.000000000000");
+    auditd_rollup_free(&r);
+    auditd_columns_free(&c);
+    abuf_free(&rows);
+    abuf_free(&one);
+}
+
+/* Many groups (the hash table grows) and many rows per group. */
+static void test_rollup_many(void **state)
+{
+    abuf rows = {0};
+    auditd_columns c = {0};
+    auditd_rollup r = {0};
+    char json[256];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(json, sizeof json, REC("m%d", ",\"user\":\"u%d\",\"prompt_tokens\":%d,"
+                 "\"cost_usd\":0.000001"), i, i % 700, i);
+        add_row(&rows, json);
+    }
+    fill(&c, &rows);
+    assert_int_equal(auditd_rollup_build(&r, &c), 0);
+    assert_int_equal(r.ngroups, 700);
+    long requests = 0, tokens = 0;
+    char buf[64];
+    for (long g = 0; g < r.ngroups; g++) {
+        requests += atol(element(&r.col[5], g, buf, sizeof buf));
+        tokens += atol(element(&r.col[6], g, buf, sizeof buf));
+    }
+    assert_int_equal(requests, 3000);
+    assert_int_equal(tokens, 2999L * 3000 / 2);
+    /* u5 has rows 5, 705, 1405, 2105, 2805 */
+    for (long g = 0; g < r.ngroups; g++)
+        if (!strcmp(element(&r.col[1], g, buf, sizeof buf), "u5"))
+            assert_string_equal(group_line(&r, g) + 5,
+                                "u5 NULL NULL NULL 5 7025 0 0 0 0 0.000005000000");
+    auditd_rollup_free(&r);
+    auditd_columns_free(&c);
+    abuf_free(&rows);
+}
+
+/* What auditd cannot sum exactly goes to PostgreSQL's grouping: a token sum past bigint,
+ * a cost text in another shape. */
+static void test_rollup_refuses(void **state)
+{
+    abuf rows = {0};
+    auditd_columns c = {0};
+    auditd_rollup r = {0};
+    char json[256];
+    for (int i = 0; i < 9300; i++) {   /* 9300 x 1e15 > 2^63 */
+        snprintf(json, sizeof json, REC("o%d", ",\"completion_tokens\":1000000000000000"), i);
+        add_row(&rows, json);
+    }
+    fill(&c, &rows);
+    assert_int_equal(auditd_rollup_build(&r, &c), -1);
+    abuf_free(&rows);
+
+    const char *bad[] = {"1.5", "x.000000000000", ".000000000000", "1.00000000000x",
+                         "1.0000000000000"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        abuf row = {0};
+        add_row(&row, REC("b", ",\"cost_usd\":1.5"));
+        fill(&c, &row);
+        assert_int_equal(auditd_rollup_build(&r, &c), 0);
+        /* the cost element holds "1.500000000000"; put the bad text in its place */
+        abuf col = {0};
+        auditd_array_start(&col, AUDITD_OID_TEXT);
+        auditd_put_be32(&col, (uint32_t)strlen(bad[i]));
+        abuf_puts(&col, bad[i]);
+        auditd_array_end(&col, 1, 0);
+        abuf keep = c.col[17];
+        c.col[17] = col;
+        assert_int_equal(auditd_rollup_build(&r, &c), -1);
+        c.col[17] = keep;
+        abuf_free(&col);
+        abuf_free(&row);
+    }
+    auditd_rollup_free(&r);
+    auditd_columns_free(&c);
+}
+
 static void test_columns_malformed(void **state)
 {
     abuf rows = three_rows();
@@ -225,6 +381,9 @@ int main(void)
         cmocka_unit_test(test_columns_split),
         cmocka_unit_test(test_columns_texts),
         cmocka_unit_test(test_columns_malformed),
+        cmocka_unit_test(test_rollup_groups),
+        cmocka_unit_test(test_rollup_many),
+        cmocka_unit_test(test_rollup_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
