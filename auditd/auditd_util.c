@@ -52,22 +52,9 @@ void abuf_reserve(abuf *b, size_t extra)
     b->cap = cap;
 }
 
-void abuf_put(abuf *b, const void *data, size_t len)
-{
-    abuf_reserve(b, len);
-    memcpy(b->p + b->len, data, len);
-    b->len += len;
-}
-
 void abuf_puts(abuf *b, const char *s)
 {
     abuf_put(b, s, strlen(s));
-}
-
-void abuf_putc(abuf *b, char c)
-{
-    abuf_reserve(b, 1);
-    b->p[b->len++] = c;
 }
 
 void abuf_printf(abuf *b, const char *fmt, ...)
