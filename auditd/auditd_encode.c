@@ -26,25 +26,6 @@ const uint32_t auditd_field_oid[AUDITD_NFIELDS] = {
 
 /* ---- values --------------------------------------------------------------------------- */
 
-void auditd_put_be32(abuf *out, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    abuf_put(out, b, 4);
-}
-
-void auditd_put_be64(abuf *out, uint64_t v)
-{
-    auditd_put_be32(out, (uint32_t)(v >> 32));
-    auditd_put_be32(out, (uint32_t)v);
-}
-
-uint32_t auditd_get_be32(const char *p)
-{
-    const unsigned char *b = (const unsigned char *)p;
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
 static void set_be32(char *p, uint32_t v)
 {
     unsigned char *b = (unsigned char *)p;

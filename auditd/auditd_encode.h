@@ -31,10 +31,26 @@ extern const uint32_t auditd_field_oid[AUDITD_NFIELDS];
  * of one array element. */
 void auditd_encode_row(const auditd_record *rec, abuf *out);
 
-/* Big-endian integers, as every binary value and length is sent. */
-void auditd_put_be32(abuf *out, uint32_t v);
-void auditd_put_be64(abuf *out, uint64_t v);
-uint32_t auditd_get_be32(const char *p);
+/* Big-endian integers, as every binary value and length is sent; in line, as a row
+ * has some thirty of them. */
+static inline void auditd_put_be32(abuf *out, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    abuf_put(out, b, 4);
+}
+
+static inline void auditd_put_be64(abuf *out, uint64_t v)
+{
+    auditd_put_be32(out, (uint32_t)(v >> 32));
+    auditd_put_be32(out, (uint32_t)v);
+}
+
+static inline uint32_t auditd_get_be32(const char *p)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
 
 /* A binary one-dimensional array (the format of array_send) built in a: start writes
  * the header, elements follow laid out as fields, end sets the count and the NULL flag.
