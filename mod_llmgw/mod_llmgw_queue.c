@@ -396,6 +396,11 @@ void llmgw_queue_child_init(apr_pool_t *pchild, server_rec *s)
     qu->batch = apr_palloc(pchild, qu->batch_max);
     qu->fcgi_cap = llmgw_fcgi_request_size(NULL, 0, qu->batch_max) + LLMGW_FCGI_MAX_PARAMS + 64;
     qu->fcgi_buf = apr_palloc(pchild, qu->fcgi_cap);
+    /* Touched now rather than as batches grow: under load a batch reaches whatever the
+     * sender finds queued, so the largest so far, and with it the child's memory, would
+     * creep up for hours. These buffers live as long as the child. */
+    memset(qu->batch, 0, qu->batch_max);
+    memset(qu->fcgi_buf, 0, qu->fcgi_cap);
     qu->answer = apr_palloc(pchild, ANSWER_MAX);
     qu->healthy = 1;
     if (apr_thread_mutex_create(&qu->mu, APR_THREAD_MUTEX_DEFAULT, pchild) != APR_SUCCESS ||
