@@ -27,6 +27,15 @@ APLOG_USE_MODULE(llmgw);
 #endif
 extern module AP_MODULE_DECLARE_DATA llmgw_module;
 
+/* The address of a worker thread's memo (a _Thread_local), taken once. In a shared
+ * object every use of a thread-local is a __tls_get_addr call, and gcc would rather
+ * repeat that call in each turn of a loop over the memo (80 calls per request in the JWT
+ * memo's compare) than keep the address in a register; the empty asm hides where the
+ * pointer came from, so it is kept. */
+#define LLMGW_THREAD_MEMO(var) \
+    __extension__({ __typeof__(&(var)) llmgw_memo_ = &(var); \
+                    __asm__("" : "+r"(llmgw_memo_)); llmgw_memo_; })
+
 #define LLMGW_DEFAULT_MAX_BODY  (32 * 1024 * 1024)
 #define LLMGW_RESPONSE_CAPTURE  (8 * 1024 * 1024)   /* non-stream JSON kept for usage */
 #define LLMGW_SSE_EVENT_CAP     (1024 * 1024)       /* largest SSE event parsed */

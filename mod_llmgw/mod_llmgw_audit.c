@@ -62,7 +62,7 @@ static const llmgw_price *price_of(const llmgw_price_table *t, const char *provi
                                    const char *model)
 {
     static _Thread_local price_memo last;
-    price_memo *m = &last;              /* one TLS lookup (__tls_get_addr in a DSO) */
+    price_memo *m = LLMGW_THREAD_MEMO(last);
     if (m->t == t && m->provider == provider && !strcmp(m->model, model))
         return m->pr;
     const llmgw_price *pr = llmgw_price_lookup(t, provider, model);

@@ -97,7 +97,7 @@ static _Thread_local key_memo last_key;
 
 static const llmgw_key *lookup_key(const llmgw_keyfile *kf, const char *key)
 {
-    key_memo *m = &last_key;            /* one TLS lookup (__tls_get_addr in a DSO) */
+    key_memo *m = LLMGW_THREAD_MEMO(last_key);
     size_t len = strlen(key);
     if (m->kf == kf && m->len == len && len && llmgw_ct_equal(m->key, key, len))
         return m->k;

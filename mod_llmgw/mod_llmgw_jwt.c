@@ -350,7 +350,7 @@ static _Thread_local token_memo last_token;
 
 static void token_key(const char *tok, size_t len, unsigned char key[32])
 {
-    token_memo *m = &last_token;        /* one TLS lookup (__tls_get_addr in a DSO) */
+    token_memo *m = LLMGW_THREAD_MEMO(last_token);
     if (len && m->len == len && llmgw_ct_equal(m->tok, tok, len)) {
         memcpy(key, m->key, 32);
         return;
