@@ -35,6 +35,8 @@ struct auditd_db {
     int64_t backoff_ms, next_try_ms;
     auditd_columns cols;  /* the parameters, reused from batch to batch */
     auditd_rollup roll;   /* the new-rows statement's usage_daily groups, likewise */
+    abuf rows;            /* and its rows, as one array of llmgw.ingest_row */
+    uint32_t row_type;    /* llmgw.ingest_row's OID; 0: not migrated, no new-rows path */
 };
 
 typedef enum { E_NONE, E_RETRY, E_PARTITION, E_GONE, E_DATA, E_OTHER } errkind;
@@ -97,21 +99,22 @@ static const char INGEST_SQL[] =
 
 /* The common case, a batch of new records without texts: a plain INSERT either stores
  * every row or, when one is already there (a replay), fails whole with a unique
- * violation and the batch goes through INGEST_SQL instead. Every row being new, the
- * usage_daily groups come made by auditd (auditd_rollup.c) as $26..$37. */
+ * violation and the batch goes through INGEST_SQL instead. The rows come as one array of
+ * llmgw.ingest_row (sql/004_ingest_row.sql), unnested in one pass; every row being new,
+ * the usage_daily groups come made by auditd (auditd_rollup.c) as $2..$13. */
 static const char NEW_ROWS_SQL[] =
-    "WITH src AS (SELECT * FROM unnest(" ROW_ARRAYS ") AS s (" AUDITD_COLUMNS ")"
+    "WITH src AS (SELECT * FROM unnest($1::llmgw.ingest_row[])"
     "), ins AS (" INSERT_ROWS
     "), agg AS (" ROLLUP_INTO
     " SELECT day, user_id, team, provider, model, requests, prompt_tokens,"
     "  completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost::numeric"
-    " FROM unnest($26::date[], $27::text[], $28::text[], $29::text[], $30::text[],"
-    "  $31::bigint[], $32::bigint[], $33::bigint[], $34::bigint[], $35::bigint[],"
-    "  $36::bigint[], $37::text[]) AS g (day, user_id, team, provider, model, requests,"
+    " FROM unnest($2::date[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    "  $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],"
+    "  $12::bigint[], $13::text[]) AS g (day, user_id, team, provider, model, requests,"
     "  prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,"
     "  reasoning_tokens, cost)" ROLLUP_ADD
     ") SELECT 1";
-#define NEW_ROWS_PARAMS (AUDITD_ROW_FIELDS + AUDITD_ROLLUP_FIELDS)
+#define NEW_ROWS_PARAMS (1 + AUDITD_ROLLUP_FIELDS)
 
 /* Must match the definition in sql/001_schema.sql. */
 static const char BOOTSTRAP_SQL[] =
@@ -211,6 +214,7 @@ void auditd_db_free(auditd_db *db)
     drop_conn(db);
     auditd_columns_free(&db->cols);
     auditd_rollup_free(&db->roll);
+    abuf_free(&db->rows);
     free(db->conninfo);
     free(db);
 }
@@ -239,15 +243,35 @@ static int prepare(PGconn *c, const char *name, const char *sql, char *err, size
     return ok ? 0 : -1;
 }
 
+/* The OID of llmgw.ingest_row, 0 when the database has no such type yet. */
+static uint32_t row_type_oid(PGconn *c)
+{
+    PGresult *res = PQexec(c, "SELECT to_regtype('llmgw.ingest_row')::oid");
+    uint32_t oid = 0;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0))
+        oid = (uint32_t)strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return oid;
+}
+
 /* A new session needs the prepared ingest statements. Their plans do not depend on the
  * parameters (the arrays are only unnested), so one generic plan serves every batch
- * instead of a custom plan made for each of the first ones. */
-static int setup_session(PGconn *c, char *err, size_t cap)
+ * instead of a custom plan made for each of the first ones. A database not migrated to
+ * 004 yet gets the idempotent statement only. */
+static int setup_session(auditd_db *db, char *err, size_t cap)
 {
-    return exec_ok(c, "SET client_min_messages = warning", err, cap)
+    PGconn *c = db->conn;
+    if (exec_ok(c, "SET client_min_messages = warning", err, cap)
         || exec_ok(c, "SET plan_cache_mode = force_generic_plan", err, cap)
-        || prepare(c, "llmgw_ingest", INGEST_SQL, err, cap)
-        || prepare(c, "llmgw_new_rows", NEW_ROWS_SQL, err, cap) ? -1 : 0;
+        || prepare(c, "llmgw_ingest", INGEST_SQL, err, cap))
+        return -1;
+    db->row_type = row_type_oid(c);
+    if (!db->row_type) {
+        log_warn("worker %d: llmgw.ingest_row is missing: storing batches the slower way "
+                 "until llmgw-auditd --migrate has run", db->id);
+        return 0;
+    }
+    return prepare(c, "llmgw_new_rows", NEW_ROWS_SQL, err, cap);
 }
 
 static void connect_failed(auditd_db *db, const char *why, int64_t now)
@@ -277,7 +301,7 @@ static int db_ready(auditd_db *db)
         return 0;
     }
     PQsetNoticeProcessor(db->conn, notice_cb, NULL);
-    if (setup_session(db->conn, err, sizeof err)) {
+    if (setup_session(db, err, sizeof err)) {
         connect_failed(db, err, now);
         return 0;
     }
@@ -380,15 +404,16 @@ static errkind ingest(auditd_db *db, long *inserted, char *err, size_t cap)
 
 /* A batch of rows without texts, as new rows first (NEW_ROWS_SQL); when one of them is
  * stored already, or auditd cannot sum a group, the idempotent statement runs. */
-static errkind ingest_new(auditd_db *db, long *inserted, char *err, size_t cap)
+static errkind ingest_new(auditd_db *db, const char *rows, size_t len, long *inserted,
+                          char *err, size_t cap)
 {
     const abuf *arrays[NEW_ROWS_PARAMS];
-    if (auditd_rollup_build(&db->roll, &db->cols))
+    if (auditd_rollup_build(&db->roll, &db->cols) ||
+        auditd_rows_fill(&db->rows, db->row_type, rows, len) != len)
         return ingest(db, inserted, err, cap);
-    for (int i = 0; i < AUDITD_ROW_FIELDS; i++)
-        arrays[i] = &db->cols.col[i];
+    arrays[0] = &db->rows;
     for (int i = 0; i < AUDITD_ROLLUP_FIELDS; i++)
-        arrays[AUDITD_ROW_FIELDS + i] = &db->roll.col[i];
+        arrays[1 + i] = &db->roll.col[i];
     PGresult *res = exec_arrays(db, "llmgw_new_rows", arrays, NEW_ROWS_PARAMS);
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         PQclear(res);
@@ -438,6 +463,7 @@ static void trim_buffers(auditd_db *db)
     for (int i = 0; i < AUDITD_NFIELDS; i++) total += db->cols.col[i].cap;
     if (total > KEEP_COLUMNS) auditd_columns_free(&db->cols);
     if (db->roll.cap > KEEP_GROUPS) auditd_rollup_free(&db->roll);
+    if (db->rows.cap > KEEP_COLUMNS) abuf_free(&db->rows);
 }
 
 /* One statement is one transaction: the server commits it before it reports the
@@ -453,8 +479,8 @@ static errkind run_batch(auditd_db *db, const char *rows, size_t len, long *inse
         return E_OTHER;
     }
     errkind k = n < len ? run_parts(db, rows, len, n, inserted, err, cap)
-              : db->cols.texts ? ingest(db, inserted, err, cap)
-              : ingest_new(db, inserted, err, cap);
+              : db->cols.texts || !db->row_type ? ingest(db, inserted, err, cap)
+              : ingest_new(db, rows, len, inserted, err, cap);
     trim_buffers(db);
     return k;
 }

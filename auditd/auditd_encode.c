@@ -245,3 +245,32 @@ void auditd_columns_free(auditd_columns *c)
     for (int i = 0; i < AUDITD_NFIELDS; i++) abuf_free(&c->col[i]);
     c->nrows = 0;
 }
+
+/* ---- rows as composites -------------------------------------------------------------- */
+
+size_t auditd_rows_fill(abuf *arr, uint32_t type_oid, const char *rows, size_t len)
+{
+    size_t off = 0;
+    long n = 0;
+    auditd_array_start(arr, type_oid);
+    while (off < len) {
+        size_t size = row_size(rows + off, len - off);
+        if (!size) return 0;
+        const char *f = rows + off;
+        size_t left = size, at = arr->len;
+        auditd_put_be32(arr, 0);                    /* the element's length, set below */
+        auditd_put_be32(arr, AUDITD_ROW_FIELDS);
+        for (int i = 0; i < AUDITD_ROW_FIELDS; i++) {
+            size_t fs = field_size(f, left);        /* row_size checked every field */
+            auditd_put_be32(arr, auditd_field_oid[i]);
+            abuf_put(arr, f, fs);
+            f += fs;
+            left -= fs;
+        }
+        set_be32(arr->p + at, (uint32_t)(arr->len - at - 4));
+        off += size;
+        n++;
+    }
+    auditd_array_end(arr, n, 0);
+    return off;
+}

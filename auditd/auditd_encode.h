@@ -72,4 +72,12 @@ typedef struct auditd_columns {
 size_t auditd_columns_fill(auditd_columns *c, const char *rows, size_t len, size_t max_bytes);
 void auditd_columns_free(auditd_columns *c);
 
+/* The rows of [rows, rows + len) as one binary array of the composite type type_oid
+ * (llmgw.ingest_row, sql/004_ingest_row.sql): an element per row, holding its first
+ * AUDITD_ROW_FIELDS fields in the format of record_send (the field count, then each
+ * field as its type's OID and the field). PostgreSQL unnests such an array in one pass,
+ * where parallel column arrays cost it a store per column. Returns the bytes of rows
+ * taken (all of them), 0 when the rows are malformed or len is 0. */
+size_t auditd_rows_fill(abuf *arr, uint32_t type_oid, const char *rows, size_t len);
+
 #endif

@@ -540,6 +540,25 @@ def test_unmigrated_database_answers_503_with_hint(pg, fresh_auditd):
     assert "run llmgw-auditd --migrate" in d.log_text()
 
 
+def test_database_before_004_stores_the_slower_way(pg, fresh_auditd):
+    """A database migrated up to 003 has no llmgw.ingest_row: batches go through the
+    idempotent statement only, store and roll up all the same, and the log says why."""
+    dsn = pg.create_database("llmgw_at_003")
+    r = subprocess.run([str(AUDITD), "--migrate", "--db", dsn, "--sql-dir", str(SQL_DIR)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    pg._psql("llmgw_at_003", "DROP TYPE llmgw.ingest_row;"
+                             " DELETE FROM llmgw.schema_migrations WHERE version = 4")
+    d = fresh_auditd(dsn=dsn)
+    recs = [record(team="t003", cost_usd=0.5) for _ in range(4)]
+    assert d.post(recs).json() == {"accepted": 4, "duplicates": 0, "rejected": []}
+    assert d.post(recs[:2]).json() == {"accepted": 0, "duplicates": 2, "rejected": []}
+    assert pg._psql("llmgw_at_003", "SELECT count(*) FROM llmgw.audit_log").strip() == "4"
+    assert pg._psql("llmgw_at_003", "SELECT requests, cost_usd FROM llmgw.usage_daily"
+                                    " WHERE team = 't003'").strip() == "4,2.000000000000"
+    assert "llmgw.ingest_row is missing" in d.log_text()
+
+
 def test_socket_mode_and_group(pg, fresh_auditd):
     import grp
     try:

@@ -201,6 +201,44 @@ static void test_columns_texts(void **state)
     abuf_free(&rows);
 }
 
+/* Rows as one array of a composite type: an element per row, each the field count and
+ * then every audit-row field preceded by its type's OID; the texts are left out. */
+static void test_rows_composite(void **state)
+{
+    abuf rows = three_rows(), arr = {0};
+    add_row(&rows, REC("d", ",\"prompt\":\"hi\",\"completion\":\"there\""));
+    assert_int_equal(auditd_rows_fill(&arr, 91234, rows.p, rows.len), rows.len);
+    assert_int_equal(be32(arr.p), 1);
+    assert_int_equal(be32(arr.p + 4), 0);
+    assert_int_equal(be32(arr.p + 8), 91234);
+    assert_int_equal(be32(arr.p + 12), 4);
+    const char *e = arr.p + AUDITD_ARRAY_HEADER, *row = rows.p;
+    for (int n = 0; n < 4; n++) {
+        uint32_t elen = be32(e);
+        const char *p = e + 4;
+        assert_int_equal(be32(p), AUDITD_ROW_FIELDS);
+        p += 4;
+        for (int i = 0; i < AUDITD_NFIELDS; i++) {
+            uint32_t len = be32(row);
+            size_t fs = 4 + (len == UINT32_MAX ? 0 : len);
+            if (i < AUDITD_ROW_FIELDS) {
+                assert_int_equal(be32(p), auditd_field_oid[i]);
+                assert_memory_equal(p + 4, row, fs);   /* the field as it is in the row */
+                p += 4 + fs;
+            }
+            row += fs;
+        }
+        assert_int_equal(p - e - 4, elen);
+        e = p;
+    }
+    assert_ptr_equal(e, arr.p + arr.len);
+    assert_ptr_equal(row, rows.p + rows.len);
+    /* malformed rows are refused */
+    assert_int_equal(auditd_rows_fill(&arr, 91234, rows.p, rows.len - 1), 0);
+    abuf_free(&arr);
+    abuf_free(&rows);
+}
+
 /* ---- rollup --------------------------------------------------------------------------- */
 
 /* Element i of a binary array as text ("NULL" for a NULL), numbers in decimal. */
@@ -381,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_columns_split),
         cmocka_unit_test(test_columns_texts),
         cmocka_unit_test(test_columns_malformed),
+        cmocka_unit_test(test_rows_composite),
         cmocka_unit_test(test_rollup_groups),
         cmocka_unit_test(test_rollup_many),
         cmocka_unit_test(test_rollup_refuses),
