@@ -268,7 +268,7 @@ static int setup_session(auditd_db *db, char *err, size_t cap)
     db->row_type = row_type_oid(c);
     if (!db->row_type) {
         log_warn("worker %d: llmgw.ingest_row is missing: storing batches the slower way "
-                 "until llmgw-auditd --migrate has run", db->id);
+                 "(run llmgw-auditd --migrate, then restart llmgw-auditd)", db->id);
         return 0;
     }
     return prepare(c, "llmgw_new_rows", NEW_ROWS_SQL, err, cap);
