@@ -26,6 +26,9 @@
 #define PARAM_BYTES     (64 * 1024 * 1024)
 #define KEEP_COLUMNS    (4 * 1024 * 1024)   /* column bytes kept between batches */
 #define KEEP_GROUPS     4096                /* rollup groups kept between batches */
+/* Batches up to this go as one array of llmgw.ingest_row: an element adds about 100
+ * bytes to a row of at least 170, so the array stays under PARAM_BYTES. */
+#define NEW_ROWS_MAX    (PARAM_BYTES / 2)
 
 struct auditd_db {
     char *conninfo;
@@ -402,31 +405,6 @@ static errkind ingest(auditd_db *db, long *inserted, char *err, size_t cap)
     return E_NONE;
 }
 
-/* A batch of rows without texts, as new rows first (NEW_ROWS_SQL); when one of them is
- * stored already, or auditd cannot sum a group, the idempotent statement runs. */
-static errkind ingest_new(auditd_db *db, const char *rows, size_t len, long *inserted,
-                          char *err, size_t cap)
-{
-    const abuf *arrays[NEW_ROWS_PARAMS];
-    if (auditd_rollup_build(&db->roll, &db->cols) ||
-        auditd_rows_fill(&db->rows, db->row_type, rows, len) != len)
-        return ingest(db, inserted, err, cap);
-    arrays[0] = &db->rows;
-    for (int i = 0; i < AUDITD_ROLLUP_FIELDS; i++)
-        arrays[1 + i] = &db->roll.col[i];
-    PGresult *res = exec_arrays(db, "llmgw_new_rows", arrays, NEW_ROWS_PARAMS);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        PQclear(res);
-        *inserted += db->cols.nrows;
-        return E_NONE;
-    }
-    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    if (!st || strcmp(st, "23505") || PQstatus(db->conn) != CONNECTION_OK)
-        return failed(db, res, "INSERT", err, cap);
-    PQclear(res);
-    return ingest(db, inserted, err, cap);
-}
-
 static errkind exec_step(auditd_db *db, const char *sql, char *err, size_t cap)
 {
     PGresult *res = PQexec(db->conn, sql);
@@ -466,21 +444,60 @@ static void trim_buffers(auditd_db *db)
     if (db->rows.cap > KEEP_COLUMNS) abuf_free(&db->rows);
 }
 
-/* One statement is one transaction: the server commits it before it reports the
- * statement done (ReadyForQuery), so a success here is a COMMIT, and a failed commit
- * is an error result. Rows and rollup always commit together. */
-static errkind run_batch(auditd_db *db, const char *rows, size_t len, long *inserted,
-                         char *err, size_t cap)
+/* The batch as column arrays for the idempotent statement: one statement, or parts of
+ * one transaction when it is too big for one. */
+static errkind ingest_columns(auditd_db *db, const char *rows, size_t len, long *inserted,
+                              char *err, size_t cap)
 {
-    *inserted = 0;
     size_t n = auditd_columns_fill(&db->cols, rows, len, PARAM_BYTES);
     if (!n) {
         snprintf(err, cap, "malformed rows");
         return E_OTHER;
     }
-    errkind k = n < len ? run_parts(db, rows, len, n, inserted, err, cap)
-              : db->cols.texts || !db->row_type ? ingest(db, inserted, err, cap)
-              : ingest_new(db, rows, len, inserted, err, cap);
+    return n < len ? run_parts(db, rows, len, n, inserted, err, cap)
+                   : ingest(db, inserted, err, cap);
+}
+
+/* New rows without texts, already in db->rows (NEW_ROWS_SQL); when one of them is
+ * stored already, or auditd cannot sum a group, the idempotent statement runs. */
+static errkind ingest_new(auditd_db *db, const char *rows, size_t len, long *inserted,
+                          char *err, size_t cap)
+{
+    const abuf *arrays[NEW_ROWS_PARAMS];
+    if (auditd_rollup_build(&db->roll, rows, len))
+        return ingest_columns(db, rows, len, inserted, err, cap);
+    arrays[0] = &db->rows;
+    for (int i = 0; i < AUDITD_ROLLUP_FIELDS; i++)
+        arrays[1 + i] = &db->roll.col[i];
+    PGresult *res = exec_arrays(db, "llmgw_new_rows", arrays, NEW_ROWS_PARAMS);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        PQclear(res);
+        *inserted += auditd_array_count(&db->rows);
+        return E_NONE;
+    }
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (!st || strcmp(st, "23505") || PQstatus(db->conn) != CONNECTION_OK)
+        return failed(db, res, "INSERT", err, cap);
+    PQclear(res);
+    return ingest_columns(db, rows, len, inserted, err, cap);
+}
+
+/* One statement is one transaction: the server commits it before it reports the
+ * statement done (ReadyForQuery), so a success here is a COMMIT, and a failed commit
+ * is an error result. Rows and rollup always commit together. The column arrays are
+ * made only when the new-rows statement cannot serve: a batch with texts, one too big
+ * for it, a database without llmgw.ingest_row, or a replay. */
+static errkind run_batch(auditd_db *db, const char *rows, size_t len, long *inserted,
+                         char *err, size_t cap)
+{
+    int texts = 1;
+    errkind k;
+    *inserted = 0;
+    if (db->row_type && len <= NEW_ROWS_MAX &&
+        auditd_rows_fill(&db->rows, db->row_type, rows, len, &texts) == len && !texts)
+        k = ingest_new(db, rows, len, inserted, err, cap);
+    else
+        k = ingest_columns(db, rows, len, inserted, err, cap);
     trim_buffers(db);
     return k;
 }

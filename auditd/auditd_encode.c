@@ -181,6 +181,19 @@ static size_t row_size(const char *p, size_t n)
     return off;
 }
 
+size_t auditd_row_fields(const char *p, size_t n, const char *field[AUDITD_NFIELDS + 1])
+{
+    size_t off = 0;
+    for (int i = 0; i < AUDITD_NFIELDS; i++) {
+        size_t f = field_size(p + off, n - off);
+        if (!f) return 0;
+        field[i] = p + off;
+        off += f;
+    }
+    field[AUDITD_NFIELDS] = p + off;
+    return off;
+}
+
 void auditd_array_start(abuf *a, uint32_t oid)
 {
     a->len = 0;
@@ -200,7 +213,6 @@ void auditd_array_end(abuf *a, long n, int has_null)
 static void columns_start(auditd_columns *c)
 {
     c->nrows = 0;
-    c->texts = 0;
     for (int i = 0; i < AUDITD_NFIELDS; i++)
         auditd_array_start(&c->col[i], auditd_field_oid[i]);
 }
@@ -211,9 +223,7 @@ static void columns_add(auditd_columns *c, const char *row, size_t n, int *nulls
 {
     for (int i = 0; i < AUDITD_NFIELDS; i++) {
         size_t f = field_size(row, n);
-        int null = f == 4 && auditd_get_be32(row) == UINT32_MAX;
-        nulls[i] |= null;
-        c->texts |= i >= AUDITD_ROW_FIELDS && !null;
+        nulls[i] |= f == 4 && auditd_get_be32(row) == UINT32_MAX;
         abuf_put(&c->col[i], row, f);
         row += f;
         n -= f;
@@ -248,25 +258,26 @@ void auditd_columns_free(auditd_columns *c)
 
 /* ---- rows as composites -------------------------------------------------------------- */
 
-size_t auditd_rows_fill(abuf *arr, uint32_t type_oid, const char *rows, size_t len)
+size_t auditd_rows_fill(abuf *arr, uint32_t type_oid, const char *rows, size_t len,
+                        int *texts)
 {
+    const char *field[AUDITD_NFIELDS + 1];
     size_t off = 0;
     long n = 0;
+    *texts = 0;
     auditd_array_start(arr, type_oid);
     while (off < len) {
-        size_t size = row_size(rows + off, len - off);
+        size_t size = auditd_row_fields(rows + off, len - off, field);
         if (!size) return 0;
-        const char *f = rows + off;
-        size_t left = size, at = arr->len;
+        size_t at = arr->len;
         auditd_put_be32(arr, 0);                    /* the element's length, set below */
         auditd_put_be32(arr, AUDITD_ROW_FIELDS);
         for (int i = 0; i < AUDITD_ROW_FIELDS; i++) {
-            size_t fs = field_size(f, left);        /* row_size checked every field */
             auditd_put_be32(arr, auditd_field_oid[i]);
-            abuf_put(arr, f, fs);
-            f += fs;
-            left -= fs;
+            abuf_put(arr, field[i], (size_t)(field[i + 1] - field[i]));
         }
+        for (int i = AUDITD_ROW_FIELDS; i < AUDITD_NFIELDS; i++)
+            *texts |= auditd_get_be32(field[i]) != UINT32_MAX;
         set_be32(arr->p + at, (uint32_t)(arr->len - at - 4));
         off += size;
         n++;

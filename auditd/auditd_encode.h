@@ -59,11 +59,16 @@ static inline uint32_t auditd_get_be32(const char *p)
 void auditd_array_start(abuf *a, uint32_t oid);
 void auditd_array_end(abuf *a, long n, int has_null);
 
+/* The element count auditd_array_end set. */
+static inline long auditd_array_count(const abuf *a)
+{
+    return (long)auditd_get_be32(a->p + 12);
+}
+
 /* One binary one-dimensional array per field, for binary-format statement parameters. */
 typedef struct auditd_columns {
     abuf col[AUDITD_NFIELDS];
     long nrows;
-    int texts;    /* some row carries a prompt or a completion */
 } auditd_columns;
 
 /* Empties c and fills it with the whole rows at the start of [rows, rows + len) while
@@ -72,12 +77,20 @@ typedef struct auditd_columns {
 size_t auditd_columns_fill(auditd_columns *c, const char *rows, size_t len, size_t max_bytes);
 void auditd_columns_free(auditd_columns *c);
 
+/* Where each field of the row at p (at most n bytes) starts: field[i] at its length
+ * word, field[AUDITD_NFIELDS] just past the row. Returns the row's bytes, 0 when it is
+ * cut short. */
+size_t auditd_row_fields(const char *p, size_t n, const char *field[AUDITD_NFIELDS + 1]);
+
 /* The rows of [rows, rows + len) as one binary array of the composite type type_oid
  * (llmgw.ingest_row, sql/004_ingest_row.sql): an element per row, holding its first
  * AUDITD_ROW_FIELDS fields in the format of record_send (the field count, then each
  * field as its type's OID and the field). PostgreSQL unnests such an array in one pass,
- * where parallel column arrays cost it a store per column. Returns the bytes of rows
- * taken (all of them), 0 when the rows are malformed or len is 0. */
-size_t auditd_rows_fill(abuf *arr, uint32_t type_oid, const char *rows, size_t len);
+ * where parallel column arrays cost it a store per column. *texts tells whether some
+ * row carries a prompt or a completion (LLMGWAuditBodies), which this array leaves out.
+ * Returns the bytes of rows taken (all of them), 0 when the rows are malformed or len
+ * is 0. */
+size_t auditd_rows_fill(abuf *arr, uint32_t type_oid, const char *rows, size_t len,
+                        int *texts);
 
 #endif

@@ -1,4 +1,4 @@
-/* auditd_rollup.c — a batch's usage_daily additions, grouped from its column arrays (see
+/* auditd_rollup.c — a batch's usage_daily additions, grouped from its encoded rows (see
  * auditd_rollup.h). PostgreSQL grouping every row of a batch (unnest, a numeric per
  * cost, a sort) cost it about a fifth of its CPU per record; here each row is one hash
  * probe. Costs are summed as integers of 1e-12 USD read from the very text the audit
@@ -15,7 +15,7 @@
 #define NKEYS          4
 #define NTOKENS        5
 
-/* The columns of AUDITD_STAGE_COLUMNS read here; the tokens are five in a row. */
+/* The fields of a row (AUDITD_STAGE_COLUMNS order) read here; the tokens are five in a row. */
 enum { C_TS = 0, C_TOKENS = 11, C_COST = 17 };
 static const int KEY_COLUMN[NKEYS] = {2, 4, 6, 7};   /* user_id, team, provider, model */
 
@@ -28,20 +28,18 @@ typedef unsigned __int128 u128;
 
 typedef struct auditd_group {
     int32_t day;           /* days since 2000-01-01, as a date is sent */
-    ref key[NKEYS];        /* point into the columns */
+    ref key[NKEYS];        /* point into the rows */
     uint64_t hash;
     int64_t requests, tokens[NTOKENS];
     u128 pico;
 } group;
 
-/* ---- reading the columns ------------------------------------------------------------- */
+/* ---- reading the rows ---------------------------------------------------------------- */
 
-/* The next element of a column array, laid out as a field: length (-1: NULL), bytes. */
-static ref next_element(const char **at)
+/* The field at f: its length word (-1: NULL), then its bytes. */
+static ref field_at(const char *f)
 {
-    ref v = {*at + 4, auditd_get_be32(*at)};
-    *at += 4 + (v.len == NULL_LEN ? 0 : v.len);
-    return v;
+    return (ref){f + 4, auditd_get_be32(f)};
 }
 
 static int64_t int8_value(ref v)
@@ -137,18 +135,17 @@ static group *find_group(auditd_rollup *r, const group *k)
     return g;
 }
 
-static int add_row(auditd_rollup *r, const char **at)
+static int add_row(auditd_rollup *r, const char *const *field)
 {
     group k = {0};
     ref tokens[NTOKENS], cost;
-    const char *ts = next_element(&at[C_TS]).p;
     /* decoding bounds years to 2000..2099: the timestamp is never negative */
-    k.day = (int32_t)(int8_value((ref){ts, 8}) / US_PER_DAY);
+    k.day = (int32_t)(int8_value(field_at(field[C_TS])) / US_PER_DAY);
     for (int i = 0; i < NKEYS; i++)
-        k.key[i] = next_element(&at[KEY_COLUMN[i]]);
+        k.key[i] = field_at(field[KEY_COLUMN[i]]);
     for (int i = 0; i < NTOKENS; i++)
-        tokens[i] = next_element(&at[C_TOKENS + i]);
-    cost = next_element(&at[C_COST]);
+        tokens[i] = field_at(field[C_TOKENS + i]);
+    cost = field_at(field[C_COST]);
     k.hash = group_hash(&k);
 
     u128 pico = 0;
@@ -217,17 +214,17 @@ static void write_arrays(auditd_rollup *r)
         auditd_array_end(&r->col[i], r->ngroups, has_null[i]);
 }
 
-int auditd_rollup_build(auditd_rollup *r, const auditd_columns *c)
+int auditd_rollup_build(auditd_rollup *r, const char *rows, size_t len)
 {
-    const char *at[AUDITD_NFIELDS];
-    for (int i = 0; i < AUDITD_NFIELDS; i++)
-        at[i] = c->col[i].p + AUDITD_ARRAY_HEADER;
+    const char *field[AUDITD_NFIELDS + 1];
     r->ngroups = 0;
     if (r->nslots)
         memset(r->slot, 0, r->nslots * sizeof *r->slot);
-    for (long n = 0; n < c->nrows; n++)
-        if (add_row(r, at))
+    for (size_t off = 0, n; off < len; off += n) {
+        n = auditd_row_fields(rows + off, len - off, field);
+        if (!n || add_row(r, field))
             return -1;
+    }
     write_arrays(r);
     return 0;
 }

@@ -29,10 +29,12 @@ typedef struct auditd_rollup {
     size_t nslots;
 } auditd_rollup;
 
-/* Groups the rows of c into r->col. Returns 0, or -1 when a token sum leaves bigint or
- * a cost is not the text auditd_encode_row writes: the caller then stores the batch
- * with the statement that groups in PostgreSQL, which judges such values itself. */
-int auditd_rollup_build(auditd_rollup *r, const auditd_columns *c);
+/* Groups the encoded rows of [rows, rows + len) into r->col; the groups point into the
+ * rows, which must outlive the statement. Returns 0, or -1 when the rows are malformed,
+ * a token sum leaves bigint or a cost is not the text auditd_encode_row writes: the
+ * caller then stores the batch with the statement that groups in PostgreSQL, which
+ * judges such values itself. */
+int auditd_rollup_build(auditd_rollup *r, const char *rows, size_t len);
 void auditd_rollup_free(auditd_rollup *r);
 
 #endif

@@ -177,12 +177,12 @@ static void test_columns_split(void **state)
 
 /* texts tells the store whether the batch needs the statement that writes audit_bodies:
  * any row with a prompt or a completion, even an empty one, and only such rows. */
-static void test_columns_texts(void **state)
+static void test_rows_texts(void **state)
 {
-    abuf rows = three_rows();
-    auditd_columns c = {0};
-    assert_int_equal(auditd_columns_fill(&c, rows.p, rows.len, 1 << 20), rows.len);
-    assert_int_equal(c.texts, 0);
+    abuf rows = three_rows(), arr = {0};
+    int texts = -1;
+    assert_int_equal(auditd_rows_fill(&arr, 91234, rows.p, rows.len, &texts), rows.len);
+    assert_int_equal(texts, 0);
 
     const char *with[] = {",\"prompt\":\"hi\"", ",\"completion\":\"\"", ",\"prompt\":\"\""};
     for (size_t i = 0; i < sizeof with / sizeof *with; i++) {
@@ -190,14 +190,14 @@ static void test_columns_texts(void **state)
         char json[256];
         snprintf(json, sizeof json, REC("d", "%s"), with[i]);
         add_row(&more, json);
-        assert_int_equal(auditd_columns_fill(&c, more.p, more.len, 1 << 20), more.len);
-        assert_int_equal(c.texts, 1);
+        assert_int_equal(auditd_rows_fill(&arr, 91234, more.p, more.len, &texts), more.len);
+        assert_int_equal(texts, 1);
         /* the same rows filled again without the last one: no texts */
-        assert_int_equal(auditd_columns_fill(&c, rows.p, rows.len, 1 << 20), rows.len);
-        assert_int_equal(c.texts, 0);
+        assert_int_equal(auditd_rows_fill(&arr, 91234, rows.p, rows.len, &texts), rows.len);
+        assert_int_equal(texts, 0);
         abuf_free(&more);
     }
-    auditd_columns_free(&c);
+    abuf_free(&arr);
     abuf_free(&rows);
 }
 
@@ -206,8 +206,9 @@ static void test_columns_texts(void **state)
 static void test_rows_composite(void **state)
 {
     abuf rows = three_rows(), arr = {0};
+    int texts;
     add_row(&rows, REC("d", ",\"prompt\":\"hi\",\"completion\":\"there\""));
-    assert_int_equal(auditd_rows_fill(&arr, 91234, rows.p, rows.len), rows.len);
+    assert_int_equal(auditd_rows_fill(&arr, 91234, rows.p, rows.len, &texts), rows.len);
     assert_int_equal(be32(arr.p), 1);
     assert_int_equal(be32(arr.p + 4), 0);
     assert_int_equal(be32(arr.p + 8), 91234);
@@ -234,7 +235,7 @@ static void test_rows_composite(void **state)
     assert_ptr_equal(e, arr.p + arr.len);
     assert_ptr_equal(row, rows.p + rows.len);
     /* malformed rows are refused */
-    assert_int_equal(auditd_rows_fill(&arr, 91234, rows.p, rows.len - 1), 0);
+    assert_int_equal(auditd_rows_fill(&arr, 91234, rows.p, rows.len - 1, &texts), 0);
     abuf_free(&arr);
     abuf_free(&rows);
 }
@@ -270,17 +271,11 @@ static const char *group_line(const auditd_rollup *r, long g)
     return line;
 }
 
-static void fill(auditd_columns *c, abuf *rows)
-{
-    assert_int_equal(auditd_columns_fill(c, rows->p, rows->len, 1 << 30), rows->len);
-}
-
 /* One group per UTC day, user, team, provider and model: a NULL user is not "", the
  * day turns at midnight UTC, costs add up exactly and a NULL cost adds nothing. */
 static void test_rollup_groups(void **state)
 {
     abuf rows = {0};
-    auditd_columns c = {0};
     auditd_rollup r = {0};
 #define ROW(id, ts, extra) "{\"request_id\":\"" id "\",\"timestamp\":\"" ts "\"," \
     "\"provider\":\"openai\",\"model\":\"gpt-4o\"" extra "}"
@@ -294,8 +289,7 @@ static void test_rollup_groups(void **state)
     add_row(&rows, ROW("6", "2026-11-24T13:00:00.000Z", ",\"cost_usd\":0.000000000001,"
                        "\"cached_tokens\":3,\"cache_write_tokens\":4"));
     add_row(&rows, ROW("7", "2026-11-24T14:00:00.000Z", ",\"user\":\"u\",\"team\":\"t\""));
-    fill(&c, &rows);
-    assert_int_equal(auditd_rollup_build(&r, &c), 0);
+    assert_int_equal(auditd_rollup_build(&r, rows.p, rows.len), 0);
     assert_int_equal(r.ngroups, 5);
     /* day 9824 is 2026-11-24 (days since 2000-01-01) */
     assert_string_equal(group_line(&r, 0), "9824 u NULL openai gpt-4o 2 15 7 0 0 1 0.300000000000");
@@ -311,12 +305,10 @@ static void test_rollup_groups(void **state)
     /* the next batch starts afresh */
     abuf one = {0};
     add_row(&one, ROW("8", "2026-11-24T14:00:00.000Z", ",\"user\":\"u\",\"team\":\"t\""));
-    fill(&c, &one);
-    assert_int_equal(auditd_rollup_build(&r, &c), 0);
+    assert_int_equal(auditd_rollup_build(&r, one.p, one.len), 0);
     assert_int_equal(r.ngroups, 1);
     assert_string_equal(group_line(&r, 0), "9824 u t openai gpt-4o 1 0 0 0 0 0 0.000000000000");
     auditd_rollup_free(&r);
-    auditd_columns_free(&c);
     abuf_free(&rows);
     abuf_free(&one);
 }
@@ -325,7 +317,6 @@ static void test_rollup_groups(void **state)
 static void test_rollup_many(void **state)
 {
     abuf rows = {0};
-    auditd_columns c = {0};
     auditd_rollup r = {0};
     char json[256];
     for (int i = 0; i < 3000; i++) {
@@ -333,8 +324,7 @@ static void test_rollup_many(void **state)
                  "\"cost_usd\":0.000001"), i, i % 700, i);
         add_row(&rows, json);
     }
-    fill(&c, &rows);
-    assert_int_equal(auditd_rollup_build(&r, &c), 0);
+    assert_int_equal(auditd_rollup_build(&r, rows.p, rows.len), 0);
     assert_int_equal(r.ngroups, 700);
     long requests = 0, tokens = 0;
     char buf[64];
@@ -350,7 +340,6 @@ static void test_rollup_many(void **state)
             assert_string_equal(group_line(&r, g) + 5,
                                 "u5 NULL NULL NULL 5 7025 0 0 0 0 0.000005000000");
     auditd_rollup_free(&r);
-    auditd_columns_free(&c);
     abuf_free(&rows);
 }
 
@@ -359,39 +348,38 @@ static void test_rollup_many(void **state)
 static void test_rollup_refuses(void **state)
 {
     abuf rows = {0};
-    auditd_columns c = {0};
     auditd_rollup r = {0};
     char json[256];
     for (int i = 0; i < 9300; i++) {   /* 9300 x 1e15 > 2^63 */
         snprintf(json, sizeof json, REC("o%d", ",\"completion_tokens\":1000000000000000"), i);
         add_row(&rows, json);
     }
-    fill(&c, &rows);
-    assert_int_equal(auditd_rollup_build(&r, &c), -1);
+    assert_int_equal(auditd_rollup_build(&r, rows.p, rows.len), -1);
     abuf_free(&rows);
 
     const char *bad[] = {"1.5", "x.000000000000", ".000000000000", "1.00000000000x",
                          "1.0000000000000"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        abuf row = {0};
+        abuf row = {0}, forged = {0};
+        const char *field[AUDITD_NFIELDS + 1];
         add_row(&row, REC("b", ",\"cost_usd\":1.5"));
-        fill(&c, &row);
-        assert_int_equal(auditd_rollup_build(&r, &c), 0);
-        /* the cost element holds "1.500000000000"; put the bad text in its place */
-        abuf col = {0};
-        auditd_array_start(&col, AUDITD_OID_TEXT);
-        auditd_put_be32(&col, (uint32_t)strlen(bad[i]));
-        abuf_puts(&col, bad[i]);
-        auditd_array_end(&col, 1, 0);
-        abuf keep = c.col[17];
-        c.col[17] = col;
-        assert_int_equal(auditd_rollup_build(&r, &c), -1);
-        c.col[17] = keep;
-        abuf_free(&col);
+        assert_int_equal(auditd_rollup_build(&r, row.p, row.len), 0);
+        /* the cost field holds "1.500000000000"; the same row with the bad text there */
+        assert_int_equal(auditd_row_fields(row.p, row.len, field), row.len);
+        abuf_put(&forged, row.p, (size_t)(field[17] - row.p));
+        auditd_put_be32(&forged, (uint32_t)strlen(bad[i]));
+        abuf_puts(&forged, bad[i]);
+        abuf_put(&forged, field[18], (size_t)(field[AUDITD_NFIELDS] - field[18]));
+        assert_int_equal(auditd_rollup_build(&r, forged.p, forged.len), -1);
+        abuf_free(&forged);
         abuf_free(&row);
     }
+    /* malformed rows are refused too */
+    abuf one = {0};
+    add_row(&one, REC("m", ""));
+    assert_int_equal(auditd_rollup_build(&r, one.p, one.len - 1), -1);
+    abuf_free(&one);
     auditd_rollup_free(&r);
-    auditd_columns_free(&c);
 }
 
 static void test_columns_malformed(void **state)
@@ -417,7 +405,7 @@ int main(void)
         cmocka_unit_test(test_row_text_fields),
         cmocka_unit_test(test_columns),
         cmocka_unit_test(test_columns_split),
-        cmocka_unit_test(test_columns_texts),
+        cmocka_unit_test(test_rows_texts),
         cmocka_unit_test(test_columns_malformed),
         cmocka_unit_test(test_rows_composite),
         cmocka_unit_test(test_rollup_groups),
