@@ -169,18 +169,6 @@ static size_t field_size(const char *p, size_t n)
     return len <= n - 4 ? 4 + (size_t)len : 0;
 }
 
-/* Bytes of the row at p, 0 when it is cut short. */
-static size_t row_size(const char *p, size_t n)
-{
-    size_t off = 0;
-    for (int i = 0; i < AUDITD_NFIELDS; i++) {
-        size_t f = field_size(p + off, n - off);
-        if (!f) return 0;
-        off += f;
-    }
-    return off;
-}
-
 size_t auditd_row_fields(const char *p, size_t n, const char *field[AUDITD_NFIELDS + 1])
 {
     size_t off = 0;
@@ -217,16 +205,14 @@ static void columns_start(auditd_columns *c)
         auditd_array_start(&c->col[i], auditd_field_oid[i]);
 }
 
-/* An element has the layout of a field, so each field is copied as it is. row_size
- * has checked that the n bytes at row hold the whole row. */
-static void columns_add(auditd_columns *c, const char *row, size_t n, int *nulls)
+/* An element has the layout of a field, so each field (as auditd_row_fields found
+ * them) is copied as it is. */
+static void columns_add(auditd_columns *c, const char *const *field, int *nulls)
 {
     for (int i = 0; i < AUDITD_NFIELDS; i++) {
-        size_t f = field_size(row, n);
-        nulls[i] |= f == 4 && auditd_get_be32(row) == UINT32_MAX;
-        abuf_put(&c->col[i], row, f);
-        row += f;
-        n -= f;
+        size_t f = (size_t)(field[i + 1] - field[i]);
+        nulls[i] |= f == 4 && auditd_get_be32(field[i]) == UINT32_MAX;
+        abuf_put(&c->col[i], field[i], f);
     }
     c->nrows++;
 }
@@ -234,14 +220,15 @@ static void columns_add(auditd_columns *c, const char *row, size_t n, int *nulls
 size_t auditd_columns_fill(auditd_columns *c, const char *rows, size_t len, size_t max_bytes)
 {
     int nulls[AUDITD_NFIELDS] = {0};
+    const char *field[AUDITD_NFIELDS + 1];
     size_t off = 0, total = (size_t)AUDITD_NFIELDS * AUDITD_ARRAY_HEADER;
 
     columns_start(c);
     while (off < len) {
-        size_t n = row_size(rows + off, len - off);
+        size_t n = auditd_row_fields(rows + off, len - off, field);
         if (!n) return 0;
         if (c->nrows > 0 && total + n > max_bytes) break;
-        columns_add(c, rows + off, n, nulls);
+        columns_add(c, field, nulls);
         off += n;
         total += n;
     }
