@@ -1,8 +1,9 @@
 /* llmgw_ct.h — comparing secrets in a time that depends on their length only. The
- * per-thread memos of the last gateway key and the last JWT compare every request's
- * credential with the one verified before; OpenSSL's CRYPTO_memcmp does that a byte at
- * a time, which for a 1 KB token is a third of the gateway's identity work. This one
- * compares eight bytes at a time, with no early exit. Part of libllmgw. */
+ * per-thread memo of the last JWT compares every request's token with the one verified
+ * before (gateway keys go through llmgw_memo, which compares word by word itself);
+ * OpenSSL's CRYPTO_memcmp does that a byte at a time, which for a 1 KB token is a
+ * third of the gateway's identity work. This one compares eight bytes at a time, with
+ * no early exit. Part of libllmgw. */
 #ifndef LLMGW_CT_H
 #define LLMGW_CT_H
 

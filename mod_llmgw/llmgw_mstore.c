@@ -395,39 +395,25 @@ static int count_dense(llmgw_mstore *st, uint64_t *ov, int status)
     return 0;
 }
 
-/* The labels that make a series' key, as given (NULL: ""; unused ones as NULL too). */
-static void memo_labels(unsigned labels, const llmgw_mobs *o, const char *l[4])
+/* The labels that make a series' key, as given, each followed by its NUL (a label
+ * holds none, so no two label sets share a name): the memo's name. 0 when too long
+ * to remember. */
+static size_t memo_name(unsigned labels, const llmgw_mobs *o, char name[LLMGW_MEMO_NAME_MAX])
 {
-    l[0] = o->provider ? o->provider : "";
-    l[1] = o->model ? o->model : "";
-    l[2] = labels & LLMGW_MLABEL_USER ? (o->user ? o->user : "") : NULL;
-    l[3] = labels & LLMGW_MLABEL_TEAM ? (o->team ? o->team : "") : NULL;
-}
-
-static uint64_t *memo_get(const llmgw_mstore *st, const llmgw_mstore_memo *m, const char *l[4])
-{
-    if (!m || m->store != st->h || !m->v)
-        return NULL;
-    for (int i = 0; i < 4; i++)
-        if (l[i] && strcmp(l[i], m->label[i]))
-            return NULL;
-    return m->v;
-}
-
-static void memo_put(const llmgw_mstore *st, llmgw_mstore_memo *m, const char *l[4],
-                     uint64_t *v)
-{
-    if (!m)
-        return;
-    m->v = NULL;
+    const char *l[4] = {o->provider ? o->provider : "", o->model ? o->model : "",
+                        labels & LLMGW_MLABEL_USER ? (o->user ? o->user : "") : NULL,
+                        labels & LLMGW_MLABEL_TEAM ? (o->team ? o->team : "") : NULL};
+    size_t n = 0;
     for (int i = 0; i < 4; i++) {
-        size_t n = l[i] ? strlen(l[i]) : 0;
-        if (n >= sizeof m->label[i])
-            return;                     /* too long to remember: looked up each time */
-        memcpy(m->label[i], l[i] ? l[i] : "", n + 1);
+        if (!l[i])
+            continue;
+        size_t k = strlen(l[i]) + 1;
+        if (k > LLMGW_MEMO_NAME_MAX - n)
+            return 0;
+        memcpy(name + n, l[i], k);
+        n += k;
     }
-    m->store = st->h;
-    m->v = v;
+    return n;
 }
 
 int llmgw_mstore_record(llmgw_mstore *st, const llmgw_mobs *o)
@@ -435,18 +421,19 @@ int llmgw_mstore_record(llmgw_mstore *st, const llmgw_mobs *o)
     return llmgw_mstore_record_memo(st, NULL, o);
 }
 
-int llmgw_mstore_record_memo(llmgw_mstore *st, llmgw_mstore_memo *m, const llmgw_mobs *o)
+int llmgw_mstore_record_memo(llmgw_mstore *st, llmgw_memo *m, const llmgw_mobs *o)
 {
-    char key[LLMGW_MSTORE_KEY_MAX];
+    char key[LLMGW_MSTORE_KEY_MAX], name[LLMGW_MEMO_NAME_MAX];
     uint32_t klen;
     int full = 0, flags = 0;
-    const char *l[4];
-    memo_labels(st->h->labels, o, l);
-    uint64_t *v = memo_get(st, m, l);
+    const void *hit;
+    size_t nlen = m ? memo_name(st->h->labels, o, name) : 0;
+    uint64_t *v = nlen && llmgw_memo_get(m, st->h, name, nlen, &hit) ? (uint64_t *)(uintptr_t)hit
+                                                                      : NULL;
     if (!v && series_key(st->h->labels, o, key, &klen) == 0) {
         v = ktab_get(st, st->series, key, klen, &full);
-        if (v)
-            memo_put(st, m, l, v);
+        if (v && nlen)
+            llmgw_memo_put(m, st->h, name, nlen, v);
     }
     if (full && !__atomic_exchange_n(&st->h->full, 1, __ATOMIC_RELAXED))
         flags |= LLMGW_MREC_FULL;

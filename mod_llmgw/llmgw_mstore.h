@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "llmgw_memo.h"
 #include "llmgw_metrics.h"
 
 #define LLMGW_MLABEL_USER 1u         /* LLMGWMetricsLabels … user_id */
@@ -71,18 +72,11 @@ typedef struct {
 /* Counts one request. Returns LLMGW_MREC_* flags (0 when nothing is worth saying). */
 int llmgw_mstore_record(llmgw_mstore *st, const llmgw_mobs *o);
 
-/* The series one caller (a worker thread) last counted in, by its labels as given: a
- * repeat of the same labels skips building the series key and looking it up. Series are
- * never removed, so the remembered one stays valid for the store. Zero-initialise. */
-#define LLMGW_MSTORE_MEMO_LABEL 64
-typedef struct {
-    const void *store;
-    uint64_t *v;
-    char label[4][LLMGW_MSTORE_MEMO_LABEL];     /* provider, model, user, team */
-} llmgw_mstore_memo;
-
-/* llmgw_mstore_record through a memo (NULL: none). */
-int llmgw_mstore_record_memo(llmgw_mstore *st, llmgw_mstore_memo *m, const llmgw_mobs *o);
+/* llmgw_mstore_record through a memo of the series lately counted in (NULL: none),
+ * by their labels as given: a repeat skips building the series key and looking it up
+ * in the segment. Series are never removed, so a remembered one stays valid for the
+ * store. */
+int llmgw_mstore_record_memo(llmgw_mstore *st, llmgw_memo *m, const llmgw_mobs *o);
 
 typedef enum { LLMGW_MRULE_RATE_LIMITED = 0, LLMGW_MRULE_BLOCKED = 1 } llmgw_mrule;
 

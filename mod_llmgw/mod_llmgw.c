@@ -11,6 +11,9 @@
 
 #include "http_protocol.h"
 #include "http_request.h"
+#include "apr_general.h"
+
+#include <unistd.h>
 
 llmgw_req *llmgw_req_get(const request_rec *r)
 {
@@ -37,10 +40,23 @@ static int llmgw_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     return llmgw_metrics_post_config(pconf, ptemp, s);
 }
 
+/* The lookup memos place names by a hash keyed per process (llmgw_memo.h). */
+static apr_uint64_t memo_seed(void)
+{
+    apr_uint64_t seed;
+    if (apr_generate_random_bytes((unsigned char *)&seed, sizeof seed) != APR_SUCCESS)
+        seed = (apr_uint64_t)apr_time_now() ^ ((apr_uint64_t)getpid() << 32);
+    return seed;
+}
+
 static void llmgw_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    apr_uint64_t seed = memo_seed();
     llmgw_reply_child_init(pchild);
     llmgw_audit_child_init(pchild, s);
+    llmgw_auth_child_init(seed);
+    llmgw_price_child_init(seed ^ 0x5bd1e9955bd1e995ULL);
+    llmgw_metrics_child_init(seed ^ 0xc2b2ae3d27d4eb4fULL);
 }
 
 static int llmgw_post_read_request(request_rec *r)

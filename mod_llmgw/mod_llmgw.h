@@ -180,6 +180,7 @@ const char *llmgw_proxy_define_worker(cmd_parms *cmd, const char *url);
 
 /* mod_llmgw_auth.c */
 int llmgw_identify(llmgw_req *q);
+void llmgw_auth_child_init(apr_uint64_t seed);
 
 /* mod_llmgw_body.c */
 int llmgw_read_body(llmgw_req *q, apr_off_t limit);
@@ -228,6 +229,7 @@ void llmgw_reply_child_init(apr_pool_t *p);
 
 /* mod_llmgw_audit.c */
 void llmgw_audit_child_init(apr_pool_t *pchild, server_rec *s);
+void llmgw_price_child_init(apr_uint64_t seed);
 void llmgw_audit_record(llmgw_req *q);
 int llmgw_audit_post_config(apr_pool_t *pconf, server_rec *s);
 
@@ -266,6 +268,7 @@ const char *llmgw_metrics_cmd_max_series(cmd_parms *cmd, void *dc, const char *a
 int llmgw_metrics_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 void llmgw_metrics_register(void);                  /* from register_hooks */
 void llmgw_metrics_log_transaction(llmgw_req *q);   /* counters + LLMGW_* environment */
+void llmgw_metrics_child_init(apr_uint64_t seed);
 /* Counting API for other features (all children share the counts):
  * - a request refused by a content rule is counted from q->blocked_rule in
  *   log_transaction (unless its refusal status is 429: a rate-limit rule): set

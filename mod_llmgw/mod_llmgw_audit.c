@@ -2,6 +2,7 @@
  * (which runs even when the client went away mid-stream, so partial usage is kept)
  * and handed to this child's queue without waiting on anything. */
 #include "mod_llmgw.h"
+#include "llmgw_memo.h"
 #include "mod_llmgw_queue.h"
 #include "mod_llmgw_spool.h"
 
@@ -47,32 +48,34 @@ const char *llmgw_req_model(const llmgw_req *q)
 
 /* Once per request, when usage is final: the record, the metrics, the access-log
  * environment and the dollar budgets all read this one figure. */
-/* The last provider and model a worker thread priced, and the entry that applied (NULL:
- * none): a keep-alive client asks for the same model again and again, and the table is
- * fixed for the life of the process. */
-#define PRICE_MEMO_MODEL 64
-typedef struct {
-    const llmgw_price_table *t;
-    const char *provider;
-    const llmgw_price *pr;
-    char model[PRICE_MEMO_MODEL];
-} price_memo;
+/* Prices looked up lately, shared by the process's worker threads (llmgw_memo.h): a
+ * keep-alive client asks for the same model again and again, and the table (fixed for
+ * the life of the process) may hold hundreds of globs. The name is the provider's name
+ * and the model with a NUL between them: a provider may not contain one. */
+#define PRICE_SLOTS 64
+static llmgw_memo_slot price_slots[PRICE_SLOTS];
+static llmgw_memo price_memo;
+
+void llmgw_price_child_init(apr_uint64_t seed)
+{
+    llmgw_memo_init(&price_memo, price_slots, PRICE_SLOTS, seed);
+}
 
 static const llmgw_price *price_of(const llmgw_price_table *t, const char *provider,
                                    const char *model)
 {
-    static _Thread_local price_memo last;
-    price_memo *m = LLMGW_THREAD_MEMO(last);
-    if (m->t == t && m->provider == provider && !strcmp(m->model, model))
-        return m->pr;
-    const llmgw_price *pr = llmgw_price_lookup(t, provider, model);
-    size_t n = strlen(model);
-    if (n < sizeof m->model) {
-        memcpy(m->model, model, n + 1);
-        m->t = t;
-        m->provider = provider;
-        m->pr = pr;
+    char name[LLMGW_MEMO_NAME_MAX];
+    const void *hit;
+    size_t pl = strlen(provider), ml = strlen(model), n = pl + 1 + ml;
+    if (n <= sizeof name) {
+        memcpy(name, provider, pl + 1);
+        memcpy(name + pl + 1, model, ml);
+        if (llmgw_memo_get(&price_memo, t, name, n, &hit))
+            return hit;
     }
+    const llmgw_price *pr = llmgw_price_lookup(t, provider, model);
+    if (n <= sizeof name)
+        llmgw_memo_put(&price_memo, t, name, n, pr);
     return pr;
 }
 

@@ -12,10 +12,9 @@
 #include "mod_llmgw.h"
 
 #include "apr_strings.h"
-#include "llmgw_ct.h"
+#include "llmgw_memo.h"
 #include "llmgw_text.h"
 
-#include <openssl/crypto.h>
 
 /* The credential as each SDK sends it: OpenAI/Azure/compatible and the newest
  * Anthropic SDK in Authorization, older Anthropic SDKs and LibreChat in x-api-key,
@@ -82,33 +81,29 @@ static int apply_delegation(llmgw_req *q, const llmgw_key *k)
     return OK;
 }
 
-/* The last key a worker thread verified. A keep-alive client sends the same key on
- * every request; comparing it (in constant time) costs a tenth of hashing it. The key
- * file is read at configuration time only: revoking a key takes a graceful restart,
- * which replaces every child and so every thread's cache. Wrong keys are never kept. */
-#define KEY_CACHE_MAX 128
-typedef struct {
-    const llmgw_keyfile *kf;
-    const llmgw_key *k;
-    size_t len;
-    char key[KEY_CACHE_MAX];
-} key_memo;
-static _Thread_local key_memo last_key;
+/* Keys verified lately, shared by the process's worker threads (llmgw_memo.h): a
+ * keep-alive client sends the same key on every request, and comparing it (in constant
+ * time) costs a tenth of hashing it. The key file is read at configuration time only:
+ * revoking a key takes a graceful restart, which replaces every child and so every
+ * memo. Wrong keys are never kept. */
+#define KEY_SLOTS 64
+static llmgw_memo_slot key_slots[KEY_SLOTS];
+static llmgw_memo key_memo;
+
+void llmgw_auth_child_init(apr_uint64_t seed)
+{
+    llmgw_memo_init(&key_memo, key_slots, KEY_SLOTS, seed);
+}
 
 static const llmgw_key *lookup_key(const llmgw_keyfile *kf, const char *key)
 {
-    key_memo *m = LLMGW_THREAD_MEMO(last_key);
+    const void *hit;
     size_t len = strlen(key);
-    if (m->kf == kf && m->len == len && len && llmgw_ct_equal(m->key, key, len))
-        return m->k;
+    if (llmgw_memo_get(&key_memo, kf, key, len, &hit))
+        return hit;
     const llmgw_key *k = llmgw_keyfile_lookup(kf, key, len);
-    if (k && len <= KEY_CACHE_MAX) {
-        OPENSSL_cleanse(m->key, sizeof m->key);
-        memcpy(m->key, key, len);
-        m->len = len;
-        m->kf = kf;
-        m->k = k;
-    }
+    if (k)
+        llmgw_memo_put(&key_memo, kf, key, len, k);
     return k;
 }
 

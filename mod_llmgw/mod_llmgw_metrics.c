@@ -36,6 +36,15 @@ static llmgw_mstore store;
 static int have_store;              /* 0 in a server that could not make the segment */
 static apr_uint32_t max_series;
 static const char *spool_dir;
+/* The series lately counted in, shared by the process's worker threads (llmgw_memo.h). */
+#define SERIES_SLOTS 64
+static llmgw_memo_slot series_slots[SERIES_SLOTS];
+static llmgw_memo series_memo;
+
+void llmgw_metrics_child_init(apr_uint64_t seed)
+{
+    llmgw_memo_init(&series_memo, series_slots, SERIES_SLOTS, seed);
+}
 
 /* --- directives ------------------------------------------------------------------------ */
 
@@ -258,8 +267,7 @@ void llmgw_metrics_log_transaction(llmgw_req *q)
         .has_ttft = q->first_byte != 0,
         .ttft_us = q->first_byte ? non_negative(q->first_byte - q->start) : 0,
     };
-    static _Thread_local llmgw_mstore_memo memo;    /* this worker's last series */
-    int f = llmgw_mstore_record_memo(&store, &memo, &o);
+    int f = llmgw_mstore_record_memo(&store, &series_memo, &o);
     if (f & LLMGW_MREC_FULL)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "llmgw: LLMGWMetricsMaxSeries %u "
                       "reached: further label combinations count in model=\"" LLMGW_OVERFLOW

@@ -554,7 +554,10 @@ static void test_memo_counts_as_without(void **state)
     for (size_t ls = 0; ls < 2; ls++) {
         fixture *plain = make(label_sets[ls], 6), *memo = make(label_sets[ls], 6),
                 *other = make(label_sets[ls], 6);
-        llmgw_mstore_memo m = {0};
+        static llmgw_memo_slot slots[4];
+        llmgw_memo m;
+        memset(slots, 0, sizeof slots);
+        llmgw_memo_init(&m, slots, 4, 7);
         for (size_t round = 0; round < 3 * sizeof seq / sizeof seq[0]; round++) {
             size_t i = round % (sizeof seq / sizeof seq[0]);
             llmgw_mobs o = obs(PROVIDERS[seq[i].p], seq[i].model,
