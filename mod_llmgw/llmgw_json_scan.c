@@ -314,16 +314,21 @@ static void forget_below(int i, const llmgw_json_paths *ps, llmgw_json_span *spa
  * one small stack, a new name compared with its own object's. Request objects hold a
  * handful of members; an object with more, or nesting beyond the stack, is left to
  * jansson's hash table (UNDECIDED) rather than compared in quadratic time. */
-#define UNIQ_KEYS_MAX 256
+#define UNIQ_KEYS_MAX 128
 #define UNIQ_OBJECT_KEYS_MAX 32
-#define UNIQ_DEPTH_MAX 128
+#define UNIQ_DEPTH_MAX 64
 
+/* Sized and laid out for a small stack frame: what one level needs sits together, and
+ * a deep frame would push every token function the scan calls into stack lines no
+ * recent request touched. */
 typedef struct {
+    struct {
+        uint64_t lens;                  /* bit (length % 64) of each of its names */
+        uint32_t start;                 /* first key of the object at this level */
+    } level[UNIQ_DEPTH_MAX];
     struct {
         uint32_t off, len;
     } keys[UNIQ_KEYS_MAX];
-    uint16_t start[UNIQ_DEPTH_MAX];     /* first key of the object at each level */
-    uint64_t lens[UNIQ_DEPTH_MAX];      /* bit (length % 64) of each of its names */
     unsigned top;
     int on;
 } uniq;
@@ -337,14 +342,14 @@ static void uniq_open(uniq *u, int level, int *undecided)
         *undecided = 1;
         return;
     }
-    u->start[level] = (uint16_t)u->top;
-    u->lens[level] = 0;
+    u->level[level].start = u->top;
+    u->level[level].lens = 0;
 }
 
 static void uniq_close(uniq *u, int level)
 {
     if (u->on)
-        u->top = u->start[level];
+        u->top = u->level[level].start;
 }
 
 /* A raw (unescaped) name of the object at level; 0 when it repeats one. */
@@ -353,14 +358,14 @@ static int uniq_add(uniq *u, int level, const unsigned char *base, const unsigne
 {
     if (!u->on)
         return 1;
-    unsigned first = u->start[level];
+    unsigned first = u->level[level].start;
     if (escaped || u->top - first >= UNIQ_OBJECT_KEYS_MAX || u->top >= UNIQ_KEYS_MAX) {
         u->on = 0;                      /* an escape might spell a repeat */
         *undecided = 1;
         return 1;
     }
     uint64_t bit = (uint64_t)1 << (len % 64);
-    if (u->lens[level] & bit) {         /* most names differ from their siblings' lengths */
+    if (u->level[level].lens & bit) {         /* most names differ from their siblings' lengths */
         for (unsigned i = first; i < u->top; i++) {
             const unsigned char *o = base + u->keys[i].off;
             /* names that share a length mostly differ in their first byte */
@@ -368,7 +373,7 @@ static int uniq_add(uniq *u, int level, const unsigned char *base, const unsigne
                 return 0;
         }
     }
-    u->lens[level] |= bit;
+    u->level[level].lens |= bit;
     u->keys[u->top].off = (uint32_t)(k - base);
     u->keys[u->top].len = (uint32_t)len;
     u->top++;
@@ -392,6 +397,19 @@ static inline const unsigned char *plain_integer(const unsigned char *p, const u
     return q;
 }
 
+/* The kind of each open level, a bit each: 256 bytes of stack for jansson's 2048
+ * levels where a byte each took 2 KB. */
+static inline void set_level(uint64_t *objects, int d, int is_object)
+{
+    uint64_t bit = (uint64_t)1 << (d & 63);
+    objects[d >> 6] = is_object ? objects[d >> 6] | bit : objects[d >> 6] & ~bit;
+}
+
+static inline unsigned char closer_of(const uint64_t *objects, int d)
+{
+    return objects[d >> 6] >> (d & 63) & 1 ? '}' : ']';
+}
+
 /* Bit depth of the wanting/tracked masks, 0 below the levels paths reach. */
 static inline unsigned depth_bit(int depth)
 {
@@ -408,7 +426,7 @@ static ALWAYS_INLINE llmgw_json_verdict scan_with(const char *s, size_t n, int m
 {
     const struct llmgw_json_want *w = ps->w;
     size_t nw = ps->n;
-    unsigned char closer[JANSSON_MAX_DEPTH];     /* '}' or ']' of each open level */
+    uint64_t objects[JANSSON_MAX_DEPTH / 64];    /* bit d: level d is an object, not an array */
     int node[LLMGW_JSON_PATH_DEPTH + 2], want[LLMGW_JSON_PATH_DEPTH + 2];
     const unsigned char *vstart[LLMGW_JSON_PATH_DEPTH + 2];
     const unsigned char *base = (const unsigned char *)s;
@@ -416,7 +434,7 @@ static ALWAYS_INLINE llmgw_json_verdict scan_with(const char *s, size_t n, int m
     int depth = 0, undecided = 0, escaped;
     unsigned wanting = 0, tracked = 0;  /* bit d: want[d], node[d] hold a member */
     unsigned bit = 1;                   /* bit depth, 0 past LLMGW_JSON_PATH_DEPTH */
-    unsigned char cl = 0;               /* closer[depth - 1]: the open level's closing byte */
+    unsigned char cl = 0;               /* the open level's closing byte, '}' or ']' */
     unsigned char c;
     uniq u;
     u.top = 0;
@@ -447,7 +465,8 @@ value_at:
     if (c == '{' || c == '[') {
         if (depth >= max_depth)
             return LLMGW_JSON_INVALID;
-        closer[depth] = cl = (unsigned char)(c + 2);  /* '{' + 2 is '}', '[' + 2 is ']' */
+        cl = (unsigned char)(c + 2);    /* '{' + 2 is '}', '[' + 2 is ']' */
+        set_level(objects, depth, c == '{');
         if (c == '{')
             if (unique)
                 uniq_open(&u, depth, &undecided);
@@ -470,7 +489,7 @@ value_at:
             goto value;
         }
         depth--;                        /* {} or [] */
-        cl = depth ? closer[depth - 1] : 0;
+        cl = depth ? closer_of(objects, depth - 1) : 0;
         bit = depth_bit(depth);
         if (unique && c == '{')
             uniq_close(&u, depth);
@@ -510,7 +529,7 @@ after:
     if (c != cl)
         return LLMGW_JSON_INVALID;
     depth--;
-    cl = depth ? closer[depth - 1] : 0;
+    cl = depth ? closer_of(objects, depth - 1) : 0;
     bit = depth_bit(depth);
     if (unique && c == '}')
         uniq_close(&u, depth);

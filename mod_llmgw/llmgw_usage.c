@@ -113,12 +113,12 @@ static void view_paths(jv root, const llmgw_json_path *paths, size_t k, jv *out)
 }
 
 /* parse for members below the root: the one scan that judges the text finds them all,
- * so no object is walked twice. out[i] is the view of paths[i]; on 0 the caller
- * releases *copy with free(). */
+ * so no object is walked twice. out[i] is the view of paths[i]; sp has room for a span
+ * per path (the caller's, sized to its table: the stack frame stays small). On 0 the
+ * caller releases *copy with free(). */
 static int parse_paths(const char *s, size_t n, const llmgw_json_path *paths,
-                       const llmgw_json_paths *ps, jv *out, char **copy)
+                       const llmgw_json_paths *ps, llmgw_json_span *sp, jv *out, char **copy)
 {
-    llmgw_json_span sp[LLMGW_JSON_PATHS_MAX];
     size_t k = ps->n;
     *copy = NULL;
     switch (llmgw_json_scan_paths(s, n, USAGE_MAX_DEPTH, 0, ps, sp)) {
@@ -259,9 +259,10 @@ static void openai_root(const jv *p, llmgw_usage *u)
 static int openai_text(const char *s, size_t n, llmgw_usage *u)
 {
     jv p[OP_N];
+    llmgw_json_span sp[OP_N];
     char *copy;
     pthread_once(&openai_paths_once, prepare_openai_paths);
-    if (parse_paths(s, n, OPENAI_PATHS, &openai_paths, p, &copy))
+    if (parse_paths(s, n, OPENAI_PATHS, &openai_paths, sp, p, &copy))
         return -1;
     openai_root(p, u);
     free(copy);         /* json_dumps' buffer: free(), as jansson documents */

@@ -145,27 +145,39 @@ static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_c
     }
 }
 
-void llmgw_audit_record(llmgw_req *q)
+/* A record is some 700 bytes; LLMGW_RECORD_MAX_LINE (32 KB) is what its longest
+ * strings could make it. Reserving that on the stack moved every function called from
+ * here 32 KB down the worker's stack, into lines no recent request had touched (perf
+ * showed even llmgw_srv's call as a cache miss). Records encode into a small buffer
+ * first and into the request pool only when they do not fit. */
+#define RECORD_LINE_FIRST 2048
+
+static __attribute__((noinline)) void encode_and_queue(llmgw_req *q, const llmgw_srv_conf *sc)
 {
     request_rec *r = q->r;
     llmgw_record rec;
-    char stack_line[LLMGW_RECORD_MAX_LINE], *line = stack_line;
-    size_t cap = sizeof stack_line;
-    const llmgw_srv_conf *sc = llmgw_srv(r->server);
-    if (!sc->audit_target && !sc->spool_dir)
-        return;                 /* records are not kept (warned at startup) */
+    char first[RECORD_LINE_FIRST], *line = first;
     fill_record(&rec, q, sc);
-    if (rec.prompt) {
-        cap += llmgw_record_bodies_room(&rec);
+    size_t n = rec.prompt ? 0 : llmgw_record_encode(&rec, first, sizeof first);
+    if (n == 0) {
+        size_t cap = LLMGW_RECORD_MAX_LINE + (rec.prompt ? llmgw_record_bodies_room(&rec) : 0);
         line = apr_palloc(r->pool, cap);
+        n = llmgw_record_encode(&rec, line, cap);
     }
-    size_t n = llmgw_record_encode(&rec, line, cap);
     if (n == 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "llmgw %s: record does not encode",
                       q->request_id);
         return;
     }
     llmgw_queue_push(line, n);
+}
+
+void llmgw_audit_record(llmgw_req *q)
+{
+    const llmgw_srv_conf *sc = llmgw_srv(q->r->server);
+    if (!sc->audit_target && !sc->spool_dir)
+        return;                 /* records are not kept (warned at startup) */
+    encode_and_queue(q, sc);
 }
 
 int llmgw_audit_post_config(apr_pool_t *pconf, server_rec *s)
