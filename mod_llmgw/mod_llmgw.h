@@ -132,11 +132,7 @@ typedef struct llmgw_req {
     int hide_usage_chunk;           /* we asked for OpenAI's usage chunk, the client did not */
     /* response */
     llmgw_usage usage;
-    int is_sse, observing;
-    llmgw_sse sse;
-    char *capture;
-    apr_size_t capture_len, capture_cap;
-    int capture_overflow;
+    int is_sse, observing;          /* the observer's own state is its filter's */
     /* refusal (answered through the error filter in the provider's format) */
     int refuse_status;
     const char *refuse_message;

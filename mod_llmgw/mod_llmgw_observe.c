@@ -1,8 +1,12 @@
 /* mod_llmgw_observe.c — watches responses pass for the provider's usage figures. An
  * output filter just before content-set filters (so ahead of mod_deflate) feeds event
  * streams through the incremental SSE parser and passes every bucket on as it came;
- * JSON answers are copied (bounded) and parsed at EOS. The one change it makes to a
- * stream: the OpenAI usage chunk we asked for on the client's behalf is cut out. */
+ * JSON answers are parsed at EOS, where they came in one bucket (the usual case) or
+ * else copied (bounded) on the way. The one change it makes to a stream: the OpenAI
+ * usage chunk we asked for on the client's behalf is cut out.
+ * Its state lives in the filter's context and is allocated only for the kind of
+ * answer that needs it: what a request allocates beyond the first 8 KB block of its
+ * pool costs an allocator call and a cold block per request. */
 #include "mod_llmgw.h"
 
 #include "http_protocol.h"
@@ -17,6 +21,11 @@ static ap_filter_rec_t *observe_rec;   /* added by handle: no registry lookup pe
 typedef struct {
     llmgw_req *q;
     int started;
+    llmgw_sse *sse;                 /* an event stream */
+    int json;                       /* a JSON answer, parsed at EOS */
+    char *capture;                  /* its bytes when they came in several buckets */
+    apr_size_t capture_len, capture_cap;
+    int capture_overflow, parsed;
     int hold;                       /* hiding the usage chunk: complete events only */
     apr_bucket_brigade *held;       /* bytes of the event not yet complete */
     apr_uint64_t held_off;          /* stream offset of the first held byte */
@@ -83,46 +92,70 @@ static void start(observe_ctx *ctx, request_rec *r)
     }
     if (is_type(r->content_type, "text/event-stream")) {
         q->is_sse = 1;
-        llmgw_sse_init(&q->sse, LLMGW_SSE_EVENT_CAP, pool_alloc, r->pool, on_event, ctx);
+        ctx->sse = apr_palloc(r->pool, sizeof *ctx->sse);
+        llmgw_sse_init(ctx->sse, LLMGW_SSE_EVENT_CAP, pool_alloc, r->pool, on_event, ctx);
         ctx->hold = q->hide_usage_chunk;
         if (ctx->hold)
             ctx->held = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     } else if (is_type(r->content_type, "application/json") && r->status < 300) {
-        q->capture_cap = capture_size(r);
-        q->capture = apr_palloc(r->pool, q->capture_cap);
+        ctx->json = 1;
     }
 }
 
-static void capture(llmgw_req *q, const char *d, apr_size_t n)
+static void capture(observe_ctx *ctx, request_rec *r, const char *d, apr_size_t n)
 {
-    if (q->capture_overflow)
+    if (ctx->capture_overflow)
         return;
-    if (q->capture_len + n > LLMGW_RESPONSE_CAPTURE) {
-        q->capture_overflow = 1;
+    if (ctx->capture_len + n > LLMGW_RESPONSE_CAPTURE) {
+        ctx->capture_overflow = 1;
         return;
     }
-    if (q->capture_len + n + 1 > q->capture_cap) {
-        apr_size_t cap = q->capture_cap;
-        while (q->capture_len + n + 1 > cap)
+    if (!ctx->capture) {
+        ctx->capture_cap = capture_size(r);
+        ctx->capture = apr_palloc(r->pool, ctx->capture_cap);
+    }
+    if (ctx->capture_len + n + 1 > ctx->capture_cap) {
+        apr_size_t cap = ctx->capture_cap;
+        while (ctx->capture_len + n + 1 > cap)
             cap *= 2;
-        char *nb = apr_palloc(q->r->pool, cap);
-        memcpy(nb, q->capture, q->capture_len);
-        q->capture = nb;
-        q->capture_cap = cap;
+        char *nb = apr_palloc(r->pool, cap);
+        memcpy(nb, ctx->capture, ctx->capture_len);
+        ctx->capture = nb;
+        ctx->capture_cap = cap;
     }
-    memcpy(q->capture + q->capture_len, d, n);
-    q->capture_len += n;
+    memcpy(ctx->capture + ctx->capture_len, d, n);
+    ctx->capture_len += n;
 }
 
-static void finish(llmgw_req *q)
+static void parse_answer(observe_ctx *ctx, const char *d, apr_size_t n)
 {
-    if (q->is_sse)
-        llmgw_sse_finish(&q->sse);
-    else if (q->capture && !q->capture_overflow) {
-        llmgw_usage_from_json(q->prov->type, q->capture, q->capture_len, &q->usage);
-        if (q->completion.cap)
-            llmgw_completion_from_json(q->prov->type, q->capture, q->capture_len, &q->completion);
+    llmgw_req *q = ctx->q;
+    ctx->parsed = 1;
+    llmgw_usage_from_json(q->prov->type, d, n, &q->usage);
+    if (q->completion.cap)
+        llmgw_completion_from_json(q->prov->type, d, n, &q->completion);
+}
+
+static void finish(observe_ctx *ctx)
+{
+    if (ctx->sse)
+        llmgw_sse_finish(ctx->sse);
+    else if (ctx->json && !ctx->parsed && !ctx->capture_overflow)
+        parse_answer(ctx, ctx->capture ? ctx->capture : "", ctx->capture_len);
+}
+
+/* A JSON answer's data: parsed where it lies when it is the whole answer (nothing
+ * before it, EOS right after), else copied until EOS. */
+static void take_json(observe_ctx *ctx, apr_bucket_brigade *bb, apr_bucket *b, const char *d,
+                      apr_size_t n)
+{
+    apr_bucket *next = APR_BUCKET_NEXT(b);
+    if (!ctx->capture && !ctx->parsed && next != APR_BRIGADE_SENTINEL(bb) &&
+        APR_BUCKET_IS_EOS(next)) {
+        parse_answer(ctx, d, n);
+        return;
     }
+    capture(ctx, ctx->q->r, d, n);
 }
 
 /* Moves held bytes before `upto` to out, deleting the cut ranges. */
@@ -170,7 +203,7 @@ static apr_status_t observe_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     for (apr_bucket *b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);) {
         apr_bucket *next;
         if (APR_BUCKET_IS_EOS(b))
-            finish(q);
+            finish(ctx);
         if (!APR_BUCKET_IS_METADATA(b)) {
             const char *d;
             apr_size_t n;
@@ -179,10 +212,10 @@ static apr_status_t observe_filter(ap_filter_t *f, apr_bucket_brigade *bb)
                 return rv;
             if (n && !q->first_byte)
                 q->first_byte = apr_time_now();
-            if (q->is_sse)
-                llmgw_sse_feed(&q->sse, d, n);
-            else if (q->capture)
-                capture(q, d, n);
+            if (ctx->sse)
+                llmgw_sse_feed(ctx->sse, d, n);
+            else if (ctx->json && !ctx->parsed)
+                take_json(ctx, bb, b, d, n);
         }
         next = APR_BUCKET_NEXT(b);   /* after the read: a read may split b */
         if (ctx->hold) {
@@ -191,7 +224,7 @@ static apr_status_t observe_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             if (meta) {
                 /* a FLUSH or EOS releases every complete event before it */
                 release(ctx, out, APR_BUCKET_IS_EOS(b) ? (apr_uint64_t)-1
-                                                       : llmgw_sse_pending_start(&q->sse));
+                                                       : llmgw_sse_pending_start(ctx->sse));
                 APR_BRIGADE_INSERT_TAIL(out, b);
             } else {
                 apr_bucket_setaside(b, r->pool);
@@ -201,7 +234,7 @@ static apr_status_t observe_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         b = next;
     }
     if (ctx->hold) {
-        release(ctx, out, llmgw_sse_pending_start(&q->sse));
+        release(ctx, out, llmgw_sse_pending_start(ctx->sse));
         if (APR_BRIGADE_EMPTY(out))
             return APR_SUCCESS;
         return ap_pass_brigade(f->next, out);

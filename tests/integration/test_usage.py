@@ -47,6 +47,16 @@ CASES = [
      {"messages": MSGS, "stream": True}, {}, (25, 5, 0, 12, 3, 37), "chat/completions"),
     ("azure embeddings", "/azure/openai/deployments/emb1/embeddings?api-version=2024-10-21",
      {"input": "hi"}, {}, (8, 0, 0, 0, 0, 8), "embeddings"),
+    # answers that reach the gateway in several reads (the observer copies them until EOS;
+    # an answer in one read is parsed where it lies)
+    ("openai chat in pieces", "/v1/chat/completions",
+     {"model": "gpt-4o-mock-pieces", "messages": MSGS}, {}, (25, 5, 0, 12, 3, 37),
+     "chat/completions"),
+    ("anthropic in pieces", "/anthropic/v1/messages",
+     {"model": "claude-3-haiku-mock-pieces", "max_tokens": 50, "messages": MSGS}, ANTH,
+     (36, 9, 7, 15, 4, 51), "messages"),
+    ("gemini in pieces", "/google/v1beta/models/gemini-pro-mock-pieces:generateContent",
+     {"contents": [{"parts": [{"text": "hi"}]}]}, {}, (18, 4, 0, 17, 6, 35), "generateContent"),
 ]
 
 FIELDS = ("prompt_tokens", "cached_tokens", "cache_write_tokens", "completion_tokens",

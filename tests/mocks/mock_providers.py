@@ -86,6 +86,8 @@ is both allowed by a "gpt-4*" policy and slow:
                   mock-error-503, mock-error-400 ...)
   mock-slow       wait x-mock-delay-ms (default 3000 ms) before answering, then answer
                   normally (stream events keep the server's default spacing)
+  mock-pieces     non-stream: write the JSON body in 4 pieces, 30 ms apart, so that the
+                  gateway receives it in several reads (streams are unchanged)
   mock-reset      stream: send the headers and 3 events, then reset the TCP connection
                   (SO_LINGER 0 -> RST); non-stream: reset without any answer
   mock-hang       read the request and never answer, until the client closes the
@@ -346,7 +348,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def dispatch(self):
-        self.fault_slow = self.fault_reset = False
+        self.fault_slow = self.fault_reset = self.fault_pieces = False
         self.deployment = None
         self.record = None
         split = urlsplit(self.path)
@@ -463,8 +465,18 @@ class Handler(BaseHTTPRequestHandler):
         self.common_headers(headers)
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self.write_body(body)
         self.set_status(status)
+
+    def write_body(self, body):
+        if not getattr(self, "fault_pieces", False):
+            self.wfile.write(body)
+            return
+        step = max(1, (len(body) + 3) // 4)
+        for i in range(0, len(body), step):
+            self.wfile.write(body[i:i + step])
+            self.wfile.flush()
+            time.sleep(0.03)
 
     def set_status(self, status):
         rec = getattr(self, "record", None)
@@ -614,6 +626,7 @@ class Handler(BaseHTTPRequestHandler):
         model = model or ""
         self.fault_slow = "mock-slow" in model
         self.fault_reset = "mock-reset" in model
+        self.fault_pieces = "mock-pieces" in model and not stream
         m = FAULT_RE.search(model)
         if m:
             status = int(m.group(1))
