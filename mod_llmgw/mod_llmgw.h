@@ -116,7 +116,7 @@ typedef struct llmgw_req {
     const char *client_key;         /* the credential the client presented */
     /* identity */
     const char *user, *email, *team;
-    const char *roles[LLMGW_KEY_MAX_LIST];
+    const char *const *roles;       /* the key line's, or the request pool's */
     int nroles;
     /* request */
     llmgw_reqinfo info;

@@ -117,7 +117,8 @@ static void fill_record(llmgw_record *rec, const llmgw_req *q, const llmgw_srv_c
     rec->email = q->email;
     rec->team = q->team;
     rec->nroles = q->nroles;
-    memcpy(rec->roles, q->roles, sizeof(rec->roles[0]) * (size_t)q->nroles);
+    if (q->nroles)
+        memcpy(rec->roles, q->roles, sizeof(rec->roles[0]) * (size_t)q->nroles);
     rec->provider = q->prov->name;
     rec->model = llmgw_req_model(q);
     rec->endpoint = q->endpoint;

@@ -43,11 +43,13 @@ static const char *presented_key(llmgw_req *q)
 static void split_roles(llmgw_req *q, const char *v)
 {
     char *s = apr_pstrdup(q->r->pool, v), *last, *tok;
+    const char **roles = apr_palloc(q->r->pool, LLMGW_KEY_MAX_LIST * sizeof *roles);
     q->nroles = 0;
+    q->roles = roles;
     for (tok = apr_strtok(s, ", ", &last); tok && q->nroles < LLMGW_KEY_MAX_LIST;
          tok = apr_strtok(NULL, ", ", &last))
         if (!llmgw_identity_value_check(tok, strlen(tok)))
-            q->roles[q->nroles++] = tok;
+            roles[q->nroles++] = tok;
 }
 
 /* delegate=H1,H2,H3,H4 name the headers carrying, in this order, the end user's id,
@@ -118,7 +120,7 @@ static int identify_by_key(llmgw_req *q, const llmgw_srv_conf *sc, const char *k
     memcpy(q->credential_sha256, k->hash, sizeof q->credential_sha256);   /* sha256(key) */
     q->has_credential_sha256 = 1;
     q->nroles = k->nroles;
-    memcpy(q->roles, k->roles, sizeof(q->roles[0]) * (size_t)k->nroles);
+    q->roles = k->roles;                /* the key file lives as long as the config */
     return apply_delegation(q, k);
 }
 

@@ -300,7 +300,8 @@ static void take_identity(llmgw_req *q, const llmgw_caller_id *id)
     q->email = id->email;
     q->team = id->team;
     q->nroles = id->nroles;
-    memcpy(q->roles, id->roles, sizeof(q->roles[0]) * (size_t)id->nroles);
+    q->roles = id->nroles ? apr_pmemdup(q->r->pool, id->roles,
+                                        sizeof(id->roles[0]) * (size_t)id->nroles) : NULL;
 }
 
 static int refuse_token(llmgw_req *q, int status, const char *why)
