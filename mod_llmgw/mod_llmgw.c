@@ -15,6 +15,26 @@
 
 #include <unistd.h>
 
+/* The request body, a captured answer and a held model list all collect brigade data
+ * in one pool buffer that doubles as it fills; a byte stays spare for a NUL. */
+void llmgw_pool_append(apr_pool_t *p, char **buf, apr_size_t *len, apr_size_t *cap,
+                       const char *d, apr_size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        apr_size_t c = *cap ? *cap : 64;
+        while (*len + n + 1 > c)
+            c *= 2;
+        char *nb = apr_palloc(p, c);
+        if (*len)
+            memcpy(nb, *buf, *len);
+        *buf = nb;
+        *cap = c;
+    }
+    if (n)
+        memcpy(*buf + *len, d, n);
+    *len += n;
+}
+
 llmgw_req *llmgw_req_get(const request_rec *r)
 {
     return ap_get_module_config(r->request_config, &llmgw_module);

@@ -285,6 +285,8 @@ void llmgw_req_price(llmgw_req *q);
 
 /* helpers */
 llmgw_req *llmgw_req_get(const request_rec *r);
+void llmgw_pool_append(apr_pool_t *p, char **buf, apr_size_t *len, apr_size_t *cap,
+                       const char *d, apr_size_t n);
 const llmgw_srv_conf *llmgw_srv(const server_rec *s);
 
 #endif

@@ -112,15 +112,7 @@ static int slurp(llmgw_req *q, apr_off_t expect, apr_off_t limit)
                                     apr_psprintf(r->pool, "request body larger than %"
                                                  APR_OFF_T_FMT " bytes", limit));
             }
-            if (len + n + 1 > cap) {
-                while (len + n + 1 > cap)
-                    cap *= 2;
-                char *nb = apr_palloc(r->pool, cap);
-                memcpy(nb, buf, len);
-                buf = nb;
-            }
-            memcpy(buf + len, d, n);
-            len += n;
+            llmgw_pool_append(r->pool, &buf, &len, &cap, d, n);
         }
         apr_brigade_cleanup(bb);
     }

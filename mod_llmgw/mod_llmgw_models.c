@@ -102,17 +102,7 @@ static void hold(models_ctx *ctx, request_rec *r, const char *d, apr_size_t n)
         ctx->failed = "it is larger than the gateway filters";
         return;
     }
-    if (ctx->len + n + 1 > ctx->cap) {
-        apr_size_t cap = ctx->cap;
-        while (ctx->len + n + 1 > cap)
-            cap *= 2;
-        char *nb = apr_palloc(r->pool, cap);
-        memcpy(nb, ctx->buf, ctx->len);
-        ctx->buf = nb;
-        ctx->cap = cap;
-    }
-    memcpy(ctx->buf + ctx->len, d, n);
-    ctx->len += n;
+    llmgw_pool_append(r->pool, &ctx->buf, &ctx->len, &ctx->cap, d, n);
 }
 
 static apr_status_t models_filter(ap_filter_t *f, apr_bucket_brigade *bb)

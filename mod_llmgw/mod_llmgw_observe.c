@@ -114,17 +114,7 @@ static void capture(observe_ctx *ctx, request_rec *r, const char *d, apr_size_t 
         ctx->capture_cap = capture_size(r);
         ctx->capture = apr_palloc(r->pool, ctx->capture_cap);
     }
-    if (ctx->capture_len + n + 1 > ctx->capture_cap) {
-        apr_size_t cap = ctx->capture_cap;
-        while (ctx->capture_len + n + 1 > cap)
-            cap *= 2;
-        char *nb = apr_palloc(r->pool, cap);
-        memcpy(nb, ctx->capture, ctx->capture_len);
-        ctx->capture = nb;
-        ctx->capture_cap = cap;
-    }
-    memcpy(ctx->capture + ctx->capture_len, d, n);
-    ctx->capture_len += n;
+    llmgw_pool_append(r->pool, &ctx->capture, &ctx->capture_len, &ctx->capture_cap, d, n);
 }
 
 static void parse_answer(observe_ctx *ctx, const char *d, apr_size_t n)

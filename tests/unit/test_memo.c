@@ -95,6 +95,13 @@ static void test_not_kept(void **state)
     assert_false(llmgw_memo_get(&unset, &scope_a, "k", 1, &got));
 }
 
+/* A memo of a single slot, so that every name lands in it. */
+static void one_slot(llmgw_memo *m, llmgw_memo_slot *slot, uint64_t seed)
+{
+    memset(slot, 0, sizeof *slot);
+    llmgw_memo_init(m, slot, 1, seed);
+}
+
 /* One slot: the newest name takes it, the older one is looked up again. */
 static void test_replacement(void **state)
 {
@@ -103,8 +110,7 @@ static void test_replacement(void **state)
     llmgw_memo_slot one[1];
     llmgw_memo m;
     const void *got;
-    memset(one, 0, sizeof one);
-    llmgw_memo_init(&m, one, 1, 99);
+    one_slot(&m, one, 99);
     llmgw_memo_put(&m, &scope_a, "first", 5, &v1);
     llmgw_memo_put(&m, &scope_a, "second", 6, &v2);
     assert_false(llmgw_memo_get(&m, &scope_a, "first", 5, &got));
@@ -121,8 +127,7 @@ static void test_writer_in_progress(void **state)
     llmgw_memo_slot one[1];
     llmgw_memo m;
     const void *got;
-    memset(one, 0, sizeof one);
-    llmgw_memo_init(&m, one, 1, 5);
+    one_slot(&m, one, 5);
     llmgw_memo_put(&m, &scope_a, "name", 4, &v1);
     assert_int_equal(one[0].seq, 2);
     one[0].seq = 3;
