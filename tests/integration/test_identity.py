@@ -467,6 +467,20 @@ def test_revocation_by_deleting_the_line_and_graceful(gateway):
     assert chat(g, erin)[0] == 200
 
 
+# ---- a record longer than the module's first encoding buffer -----------------------------
+
+def test_many_long_roles_reach_the_audit_row(gateway):
+    """32 roles of 60 characters make a record of some 3 KB, longer than the 2 KB the
+    module encodes a record into first: it is encoded again into the request pool and
+    reaches the row whole."""
+    roles = ["role-%02d-" % i + "x" * 52 for i in range(32)]
+    key, line = make_key("rolf", team="ops", roles=",".join(roles))
+    g = gateway(keys=line + "\n")
+    st, h, _ = chat(g, key)
+    assert st == 200
+    assert g.row_for(h["X-Request-Id"])["roles"] == roles
+
+
 # ---- no secret anywhere ------------------------------------------------------------------
 
 @needs_node
