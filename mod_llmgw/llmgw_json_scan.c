@@ -365,7 +365,8 @@ static int uniq_add(uniq *u, int level, const unsigned char *base, const unsigne
         return 1;
     }
     uint64_t bit = (uint64_t)1 << (len % 64);
-    if (u->level[level].lens & bit) {         /* most names differ from their siblings' lengths */
+    /* most names differ from their siblings' lengths */
+    if (u->level[level].lens & bit) {
         for (unsigned i = first; i < u->top; i++) {
             const unsigned char *o = base + u->keys[i].off;
             /* names that share a length mostly differ in their first byte */

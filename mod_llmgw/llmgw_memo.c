@@ -17,6 +17,21 @@ void llmgw_memo_init(llmgw_memo *m, llmgw_memo_slot *slots, uint32_t nslots, uin
     m->seed = seed;
 }
 
+size_t llmgw_memo_join(char name[LLMGW_MEMO_NAME_MAX], const char *const *parts, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!parts[i])
+            continue;
+        size_t k = strlen(parts[i]) + 1;
+        if (k > LLMGW_MEMO_NAME_MAX - len)
+            return 0;
+        memcpy(name + len, parts[i], k);
+        len += k;
+    }
+    return len;
+}
+
 /* The name as whole words, zero past its end: hashed and compared a word at a time,
  * with no branch on its bytes. Returns the number of words. */
 static size_t words_of(const char *name, size_t len, uint64_t w[LLMGW_MEMO_WORDS])

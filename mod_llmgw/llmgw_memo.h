@@ -41,6 +41,11 @@ void llmgw_memo_init(llmgw_memo *m, llmgw_memo_slot *slots, uint32_t nslots, uin
 int llmgw_memo_get(const llmgw_memo *m, const void *scope, const char *name, size_t len,
                    const void **val);
 
+/* A name made of several strings, each followed by its NUL (none holds one, so no
+ * two lists of parts make the same name); NULL parts are left out. Returns its length,
+ * 0 when it is longer than LLMGW_MEMO_NAME_MAX (then it is not remembered). */
+size_t llmgw_memo_join(char name[LLMGW_MEMO_NAME_MAX], const char *const *parts, size_t n);
+
 /* Remembers val for (scope, name); does nothing for an empty or over-long name, or
  * when another thread is writing the same slot. */
 void llmgw_memo_put(llmgw_memo *m, const void *scope, const char *name, size_t len,

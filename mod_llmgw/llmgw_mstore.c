@@ -395,25 +395,13 @@ static int count_dense(llmgw_mstore *st, uint64_t *ov, int status)
     return 0;
 }
 
-/* The labels that make a series' key, as given, each followed by its NUL (a label
- * holds none, so no two label sets share a name): the memo's name. 0 when too long
- * to remember. */
+/* The labels that make a series' key, as given: the memo's name (0: too long). */
 static size_t memo_name(unsigned labels, const llmgw_mobs *o, char name[LLMGW_MEMO_NAME_MAX])
 {
     const char *l[4] = {o->provider ? o->provider : "", o->model ? o->model : "",
                         labels & LLMGW_MLABEL_USER ? (o->user ? o->user : "") : NULL,
                         labels & LLMGW_MLABEL_TEAM ? (o->team ? o->team : "") : NULL};
-    size_t n = 0;
-    for (int i = 0; i < 4; i++) {
-        if (!l[i])
-            continue;
-        size_t k = strlen(l[i]) + 1;
-        if (k > LLMGW_MEMO_NAME_MAX - n)
-            return 0;
-        memcpy(name + n, l[i], k);
-        n += k;
-    }
-    return n;
+    return llmgw_memo_join(name, l, 4);
 }
 
 int llmgw_mstore_record(llmgw_mstore *st, const llmgw_mobs *o)

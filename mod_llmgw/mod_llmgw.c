@@ -75,8 +75,8 @@ static void llmgw_child_init(apr_pool_t *pchild, server_rec *s)
     llmgw_reply_child_init(pchild);
     llmgw_audit_child_init(pchild, s);
     llmgw_auth_child_init(seed);
-    llmgw_price_child_init(seed ^ 0x5bd1e9955bd1e995ULL);
-    llmgw_metrics_child_init(seed ^ 0xc2b2ae3d27d4eb4fULL);
+    llmgw_price_child_init(seed);
+    llmgw_metrics_child_init(seed);
 }
 
 static int llmgw_post_read_request(request_rec *r)

@@ -50,8 +50,7 @@ const char *llmgw_req_model(const llmgw_req *q)
  * environment and the dollar budgets all read this one figure. */
 /* Prices looked up lately, shared by the process's worker threads (llmgw_memo.h): a
  * keep-alive client asks for the same model again and again, and the table (fixed for
- * the life of the process) may hold hundreds of globs. The name is the provider's name
- * and the model with a NUL between them: a provider may not contain one. */
+ * the life of the process) may hold hundreds of globs. */
 #define PRICE_SLOTS 64
 static llmgw_memo_slot price_slots[PRICE_SLOTS];
 static llmgw_memo price_memo;
@@ -65,16 +64,13 @@ static const llmgw_price *price_of(const llmgw_price_table *t, const char *provi
                                    const char *model)
 {
     char name[LLMGW_MEMO_NAME_MAX];
+    const char *parts[2] = {provider, model};
     const void *hit;
-    size_t pl = strlen(provider), ml = strlen(model), n = pl + 1 + ml;
-    if (n <= sizeof name) {
-        memcpy(name, provider, pl + 1);
-        memcpy(name + pl + 1, model, ml);
-        if (llmgw_memo_get(&price_memo, t, name, n, &hit))
-            return hit;
-    }
+    size_t n = llmgw_memo_join(name, parts, 2);
+    if (n && llmgw_memo_get(&price_memo, t, name, n, &hit))
+        return hit;
     const llmgw_price *pr = llmgw_price_lookup(t, provider, model);
-    if (n <= sizeof name)
+    if (n)
         llmgw_memo_put(&price_memo, t, name, n, pr);
     return pr;
 }

@@ -95,6 +95,25 @@ static void test_not_kept(void **state)
     assert_false(llmgw_memo_get(&unset, &scope_a, "k", 1, &got));
 }
 
+/* Parts joined with a NUL after each; NULL parts left out; too long: 0. */
+static void test_join(void **state)
+{
+    (void)state;
+    char name[LLMGW_MEMO_NAME_MAX], long_part[LLMGW_MEMO_NAME_MAX];
+    const char *parts[3] = {"openai", NULL, "gpt-4o"};
+    assert_int_equal(llmgw_memo_join(name, parts, 3), 14);
+    assert_memory_equal(name, "openai\0gpt-4o\0", 14);
+    const char *split[2] = {"open", "aigpt-4o"};      /* same bytes, other parts */
+    char other[LLMGW_MEMO_NAME_MAX];
+    assert_int_equal(llmgw_memo_join(other, split, 2), 14);
+    assert_memory_not_equal(name, other, 14);
+    memset(long_part, 'm', sizeof long_part - 1);
+    long_part[sizeof long_part - 1] = '\0';
+    const char *fits[1] = {long_part}, *too_long[2] = {"p", long_part};
+    assert_int_equal(llmgw_memo_join(name, fits, 1), LLMGW_MEMO_NAME_MAX);
+    assert_int_equal(llmgw_memo_join(name, too_long, 2), 0);
+}
+
 /* A memo of a single slot, so that every name lands in it. */
 static void one_slot(llmgw_memo *m, llmgw_memo_slot *slot, uint64_t seed)
 {
@@ -195,6 +214,7 @@ int main(void)
         cmocka_unit_test_setup(test_null_is_an_answer, setup),
         cmocka_unit_test_setup(test_names_differ, setup),
         cmocka_unit_test_setup(test_not_kept, setup),
+        cmocka_unit_test(test_join),
         cmocka_unit_test(test_replacement),
         cmocka_unit_test(test_writer_in_progress),
         cmocka_unit_test(test_threads),
