@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <openssl/rand.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define KEY_PREFIX "llmgw_"
@@ -51,6 +52,44 @@ static void base64url(const unsigned char *in, size_t n, char *out)
     out[o] = '\0';
 }
 
+/* Parse results of the line check: one block sized from the line, freed by main. */
+typedef struct {
+    char *buf;
+    size_t cap, used;
+} arena;
+
+static void *arena_alloc(void *ctx, size_t n)
+{
+    arena *a = ctx;
+    size_t at = (a->used + 15) & ~(size_t)15;
+    if (at > a->cap || n > a->cap - at)
+        return NULL;
+    a->used = at + n;
+    return a->buf + at;
+}
+
+/* The line goes through the parser the module runs on the key file: a line it would
+ * refuse (a bad header name, too many roles) must not be printed, because a key file
+ * it cannot read keeps Apache from starting. 0 when the line parses; 2 after saying
+ * why not; 1 when memory ran out. */
+static int check_line(const char *line, size_t len)
+{
+    arena a = {malloc(4 * len + 65536), 4 * len + 65536, 0};
+    llmgw_alloc al = {arena_alloc, &a};
+    llmgw_keyfile kf;
+    char err[256];
+    if (!a.buf) {
+        fprintf(stderr, "llmgw-keygen: out of memory\n");
+        return 1;
+    }
+    int rc = llmgw_keyfile_parse(line, len, &al, &kf, err, sizeof err) == 0 ? 0 : 2;
+    if (rc)
+        fprintf(stderr, "llmgw-keygen: mod_llmgw would refuse this key line: %s\n",
+                strncmp(err, "line 1: ", 8) ? err : err + 8);
+    free(a.buf);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -91,11 +130,22 @@ int main(int argc, char **argv)
     strcpy(key, KEY_PREFIX);
     base64url(rnd, sizeof rnd, key + strlen(KEY_PREFIX));
     llmgw_sha256_hex(key, strlen(key), hex);
-    printf("key:  %s\n", key);
-    printf("line: sha256:%s", hex);
+    size_t len = strlen("sha256:") + 64 + 1;
     for (int i = 0; i < 5; i++)
         if (v[i])
-            printf(" %s=%s", names[i], v[i]);
-    printf("\n");
-    return 0;
+            len += 1 + strlen(names[i]) + 1 + strlen(v[i]);
+    char *line = malloc(len);
+    if (!line) {
+        fprintf(stderr, "llmgw-keygen: out of memory\n");
+        return 1;
+    }
+    size_t at = (size_t)snprintf(line, len, "sha256:%s", hex);
+    for (int i = 0; i < 5; i++)
+        if (v[i])
+            at += (size_t)snprintf(line + at, len - at, " %s=%s", names[i], v[i]);
+    int rc = check_line(line, at);
+    if (rc == 0)
+        printf("key:  %s\nline: %s\n", key, line);
+    free(line);
+    return rc;
 }

@@ -127,8 +127,9 @@ static int set_attr(llmgw_key *k, const char *tok, size_t n, const llmgw_alloc *
         if ((k->nroles = llmgw_split_list(v, a, k->roles, LLMGW_KEY_MAX_LIST)) < 0)
             return fail(err, errcap, line, "too many roles (at most %d)", LLMGW_KEY_MAX_LIST);
     } else if (kl == 8 && !memcmp(tok, "delegate", 8)) {
-        if ((k->ndelegate = llmgw_split_list(v, a, k->delegate, LLMGW_KEY_MAX_LIST)) < 0)
-            return fail(err, errcap, line, "too many delegate headers");
+        if ((k->ndelegate = llmgw_split_list(v, a, k->delegate, LLMGW_KEY_MAX_DELEGATE)) < 0)
+            return fail(err, errcap, line, "too many delegate headers (at most %d: the end "
+                        "user's id, e-mail, roles and team)", LLMGW_KEY_MAX_DELEGATE);
         for (int i = 0; i < k->ndelegate; i++)
             if (!is_token(k->delegate[i]))
                 return fail(err, errcap, line, "bad header name '%s'", k->delegate[i]);

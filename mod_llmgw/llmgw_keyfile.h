@@ -13,7 +13,10 @@ typedef struct {
     void *ctx;
 } llmgw_alloc;
 
-#define LLMGW_KEY_MAX_LIST 32        /* roles or delegate headers per key line */
+#define LLMGW_KEY_MAX_LIST 32        /* roles per key line */
+/* delegate= names, in this order, the headers carrying the end user's id, e-mail,
+ * roles and team: a fifth name would mean nothing, so it is an error, not ignored */
+#define LLMGW_KEY_MAX_DELEGATE 4
 #define LLMGW_KEYFILE_MAX_KEYS 1000000
 
 typedef struct {
@@ -21,7 +24,7 @@ typedef struct {
     const char *user, *email, *team;
     const char *roles[LLMGW_KEY_MAX_LIST];
     int nroles;
-    const char *delegate[LLMGW_KEY_MAX_LIST];   /* header names, in key-file order */
+    const char *delegate[LLMGW_KEY_MAX_DELEGATE];   /* header names, in key-file order */
     int ndelegate;
     int line;
 } llmgw_key;

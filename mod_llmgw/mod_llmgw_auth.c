@@ -57,7 +57,7 @@ static void split_roles(llmgw_req *q, const char *v)
  * out keeps the key's own value; one it sends badly refuses the request. */
 static int apply_delegation(llmgw_req *q, const llmgw_key *k)
 {
-    for (int i = 0; i < k->ndelegate && i < 4; i++) {
+    for (int i = 0; i < k->ndelegate; i++) {
         const char *v = apr_table_get(q->r->headers_in, k->delegate[i]);
         if (!v)
             continue;

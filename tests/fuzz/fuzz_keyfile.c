@@ -2,8 +2,8 @@
  *
  * Input: key file text; every "@KEY@" in it becomes "sha256:" and the hex digest of the
  * text's first line, so generated key lines can match a key the lookup then presents.
- * Invariants: a parse either fails with a "line N: ..." message or
- * yields keys that each have a user, at most LLMGW_KEY_MAX_LIST roles and delegate
+ * Invariants: a parse either fails with a "line N: ..." message or yields keys that
+ * each have a user, at most LLMGW_KEY_MAX_LIST roles and LLMGW_KEY_MAX_DELEGATE delegate
  * headers, and an index in which every key is found by its own digest; the lookup of
  * an arbitrary string (the text's first line) never crashes. Allocations come from an
  * arena with a limit, so out-of-memory paths run too. */
@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const llmgw_key *k = &kf.keys[i];
             FUZZ_CHECK(k->user != NULL, "key %zu without user", i);
             FUZZ_CHECK(k->nroles >= 0 && k->nroles <= LLMGW_KEY_MAX_LIST, "roles");
-            FUZZ_CHECK(k->ndelegate >= 0 && k->ndelegate <= LLMGW_KEY_MAX_LIST, "delegate");
+            FUZZ_CHECK(k->ndelegate >= 0 && k->ndelegate <= LLMGW_KEY_MAX_DELEGATE, "delegate");
             for (int j = 0; j < k->nroles; j++)
                 FUZZ_CHECK(k->roles[j] && k->roles[j][0], "empty role");
             /* the index finds every key by its digest (the probe loop, not the hash) */

@@ -305,7 +305,7 @@ static void test_max_lists(void **state)
     for (int i = 0; i < LLMGW_KEY_MAX_LIST; i++)
         append(f, &len, "%sr%d", i ? "," : "", i);
     append(f, &len, " delegate=");
-    for (int i = 0; i < LLMGW_KEY_MAX_LIST; i++)
+    for (int i = 0; i < LLMGW_KEY_MAX_DELEGATE; i++)
         append(f, &len, "%sX-H%d", i ? "," : "", i);
     append(f, &len, "\n");
     llmgw_keyfile kf;
@@ -314,10 +314,10 @@ static void test_max_lists(void **state)
     const llmgw_key *k = find(&kf, "k-lists");
     assert_non_null(k);
     assert_int_equal(k->nroles, LLMGW_KEY_MAX_LIST);
-    assert_int_equal(k->ndelegate, LLMGW_KEY_MAX_LIST);
+    assert_int_equal(k->ndelegate, LLMGW_KEY_MAX_DELEGATE);
     assert_string_equal(k->roles[0], "r0");
     assert_string_equal(k->roles[LLMGW_KEY_MAX_LIST - 1], "r31");
-    assert_string_equal(k->delegate[LLMGW_KEY_MAX_LIST - 1], "X-H31");
+    assert_string_equal(k->delegate[LLMGW_KEY_MAX_DELEGATE - 1], "X-H3");
 }
 
 /* ---- errors -------------------------------------------------------------------------- */
@@ -455,10 +455,11 @@ static void test_error_too_many(void **state)
     f->text = NULL;
     len = 0;
     append(f, &len, "sha256:%s user=u delegate=", h);
-    for (int i = 0; i <= LLMGW_KEY_MAX_LIST; i++)
+    for (int i = 0; i <= LLMGW_KEY_MAX_DELEGATE; i++)
         append(f, &len, "%sX-%d", i ? "," : "", i);
     append(f, &len, "\n");
-    expect_error(f, f->text, "line 1: too many delegate headers");
+    expect_error(f, f->text, "line 1: too many delegate headers (at most 4: the end user's "
+                             "id, e-mail, roles and team)");
 }
 
 static void test_error_control_chars(void **state)
