@@ -105,7 +105,13 @@ static int parse_option(int c, const char *arg, auditd_options *o)
     long v;
     char *end;
     switch (c) {
-    case 'l': o->listen = arg; break;
+    case 'l':
+        /* checked here, not when the socket opens: a typo is a usage error (2), before
+         * --migrate has touched the database */
+        if (!((!strncmp(arg, "unix:", 5) && arg[5]) || (!strncmp(arg, "tcp:", 4) && arg[4])))
+            return bad_usage("--listen wants unix:PATH or tcp:HOST:PORT", arg);
+        o->listen = arg;
+        break;
     case 'd': o->db = arg; break;
     case 't':
         if (parse_long(arg, 1, 1024, &v)) return bad_usage("--threads wants 1..1024", arg);

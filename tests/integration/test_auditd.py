@@ -125,6 +125,16 @@ def report(pg, *args):
                           capture_output=True, text=True, timeout=60)
 
 
+def test_bad_listen_spec_is_a_usage_error_before_any_migration():
+    # no database is reachable at this conninfo: a usage error must come first
+    for spec in ("foo:bar", "unix:", "tcp:", "/tmp/sock"):
+        r = subprocess.run([str(AUDITD), "--migrate", "--listen", spec, "--db",
+                            "host=127.0.0.1 port=1 connect_timeout=1"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, (spec, r.returncode, r.stderr)
+        assert "--listen wants unix:PATH or tcp:HOST:PORT" in r.stderr
+
+
 # ---- fixtures --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
