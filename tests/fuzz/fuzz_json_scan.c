@@ -18,37 +18,13 @@
 
 #include <jansson.h>
 
+#include "llmgw_json.h"
 #include "llmgw_json_scan.h"
 #include "scan_paths_check.h"
 
 static const char *const names[] = {"usage", "model", "id", "choices", "response",
                                     "usageMetadata", "type", "message", "a", ""};
 #define NNAMES (sizeof names / sizeof names[0])
-
-/* The deepest nesting the text reaches, for a text jansson parsed (so brackets inside
- * strings are the only ones to skip). Not the depth of jansson's tree: of a repeated
- * name it keeps the last value, and a deeper earlier one leaves no trace there, while
- * the scanner (like jansson's parser) refuses the text for it. */
-static int text_depth(const char *s, size_t n)
-{
-    int d = 0, deepest = 0, in_string = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = 0;
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c == '[' || c == '{') {
-            deepest = ++d > deepest ? d : deepest;
-        } else if (c == ']' || c == '}') {
-            d--;
-        }
-    }
-    return deepest;
-}
 
 static int depth_of(const json_t *j)
 {
@@ -115,9 +91,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
     } else if (v == LLMGW_JSON_INVALID) {
-        FUZZ_CHECK(!root || has_nul || text_depth(s, n) > max,
-                   "scanner INVALID, jansson parses it (depth %d, max %d)",
-                   root ? text_depth(s, n) : -1, max);
+        /* the text's own depth, not that of jansson's tree: of a repeated name jansson
+         * keeps the last value, and a deeper earlier one leaves no trace there */
+        FUZZ_CHECK(!root || has_nul || !llmgw_json_depth_ok(s, n, max),
+                   "scanner INVALID, jansson parses it (tree depth %d, max %d)",
+                   root ? depth_of(root) : -1, max);
     } else {
         FUZZ_CHECK(v == LLMGW_JSON_UNDECIDED, "verdict %d", (int)v);
     }
@@ -130,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(v == LLMGW_JSON_VALID, "unique scan VALID, plain scan %d", (int)v);
         FUZZ_CHECK(uroot != NULL, "unique scan VALID, jansson: %s", je.text);
     } else if (vu == LLMGW_JSON_INVALID) {
-        FUZZ_CHECK(!uroot || has_nul || text_depth(s, n) > max,
+        FUZZ_CHECK(!uroot || has_nul || !llmgw_json_depth_ok(s, n, max),
                    "unique scan INVALID, jansson parses it with JSON_REJECT_DUPLICATES");
     }
     json_decref(uroot);
