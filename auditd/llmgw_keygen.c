@@ -3,6 +3,7 @@
 #include "llmgw_keyfile.h"
 
 #include <getopt.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,29 +28,16 @@ static int valid_value(const char *v)
     return 1;
 }
 
+/* base64url without padding (RFC 4648 §5): OpenSSL's base64, then the URL alphabet.
+ * out has room for 4 * ceil(n / 3) + 1 bytes. */
 static void base64url(const unsigned char *in, size_t n, char *out)
 {
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0, i = 0;
-    for (; i + 2 < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        out[o++] = tab[v >> 18];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = tab[(v >> 6) & 63];
-        out[o++] = tab[v & 63];
-    }
-    if (n - i == 2) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-        out[o++] = tab[v >> 18];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = tab[(v >> 6) & 63];
-    } else if (n - i == 1) {
-        unsigned v = (unsigned)in[i] << 16;
-        out[o++] = tab[v >> 18];
-        out[o++] = tab[(v >> 12) & 63];
-    }
-    out[o] = '\0';
+    int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+    while (len > 0 && out[len - 1] == '=')
+        len--;
+    out[len] = '\0';
+    for (char *p = out; *p; p++)
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
 }
 
 /* Parse results of the line check: one block sized from the line, freed by main. */

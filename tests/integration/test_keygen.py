@@ -2,6 +2,7 @@
 key's SHA-256, and refusal (exit 2, nothing on stdout) of any line the module's key-file
 parser would refuse, since a key file Apache cannot read keeps it from starting."""
 
+import base64
 import hashlib
 import os
 import re
@@ -30,9 +31,14 @@ def test_line_holds_the_hash_and_the_attributes_in_order():
     assert key not in line
 
 
-def test_every_key_is_new():
-    keys = {keygen("--user", "u").stdout.splitlines()[0] for _ in range(5)}
-    assert len(keys) == 5
+def test_every_key_is_new_and_32_random_bytes_in_canonical_base64url():
+    keys = {keygen("--user", "u").stdout.splitlines()[0].split()[1] for _ in range(20)}
+    assert len(keys) == 20
+    for key in keys:
+        text = key[len("llmgw_"):]
+        raw = base64.urlsafe_b64decode(text + "=")
+        assert len(raw) == 32
+        assert base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == text
 
 
 def test_delegation_key_with_the_four_librechat_headers():
