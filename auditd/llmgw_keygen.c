@@ -14,7 +14,9 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: llmgw-keygen --user ID [--email E] [--team T] [--roles a,b] "
-               "[--delegate H1,H2]\n");
+               "[--delegate H1,H2]\n"
+               "short forms: -u (--user), -e (--email), -t (--team), -r (--roles),\n"
+               "-d (--delegate), -h (--help)\n");
 }
 
 /* Attribute values are space-separated tokens in the key file. */

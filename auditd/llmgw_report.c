@@ -317,7 +317,8 @@ static void usage(FILE *f)
         "Prints one month of llmgw.monthly_cost grouped by one dimension (default: user),\n"
         "with requests, token counts and cost in USD, plus a total. --db defaults to\n"
         "$LLMGW_DB, then libpq's PG* variables. Exit status: 0 ok, 1 database error,\n"
-        "2 usage error.\n");
+        "2 usage error. Short forms: -d (--db), -m (--month), -b (--by), -f (--format),\n"
+        "-h (--help).\n");
 }
 
 static int bad(const char *msg, const char *arg)

@@ -135,6 +135,24 @@ def test_bad_listen_spec_is_a_usage_error_before_any_migration():
         assert "--listen wants unix:PATH or tcp:HOST:PORT" in r.stderr
 
 
+def test_help_names_the_short_forms_the_programs_take():
+    """Each program's --help shows its short options; a short form reaches the same check
+    as its long one (here -l with a bad value)."""
+    auditd_help = subprocess.run([str(AUDITD), "-h"], capture_output=True, text=True,
+                                 timeout=30)
+    assert auditd_help.returncode == 0
+    for form in ("-l, --listen", "-d, --db", "-t, --threads", "-v, --verbose", "-h, --help"):
+        assert form in auditd_help.stdout, auditd_help.stdout
+    r = subprocess.run([str(AUDITD), "-l", "nowhere"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "--listen wants unix:PATH" in r.stderr, r.stderr
+    report_help = subprocess.run([str(REPORT), "-h"], capture_output=True, text=True,
+                                 timeout=30)
+    assert report_help.returncode == 0
+    for form in ("-d (--db)", "-m (--month)", "-b (--by)", "-f (--format)", "-h (--help)"):
+        assert form in report_help.stdout, report_help.stdout
+
+
 # ---- fixtures --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -70,3 +70,15 @@ def test_usage_errors():
     refused(["--team", "t"], "usage: llmgw-keygen")
     refused(["--user", "u", "extra"], "usage: llmgw-keygen")
     refused(["--user", "u", "--bogus", "x"], "usage: llmgw-keygen")
+
+
+def test_short_forms_are_the_documented_ones():
+    """--help names -u -e -t -r -d; each one sets the attribute its long form does."""
+    help_text = keygen("--help").stdout
+    for short, long in (("-u", "--user"), ("-e", "--email"), ("-t", "--team"),
+                        ("-r", "--roles"), ("-d", "--delegate"), ("-h", "--help")):
+        assert f"{short} ({long})" in help_text, help_text
+    r = keygen("-u", "bob", "-e", "bob@example.com", "-t", "ops", "-r", "admin", "-d", "X-User-Id")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1].split(None, 2)[2] == (
+        "user=bob email=bob@example.com team=ops roles=admin delegate=X-User-Id")
