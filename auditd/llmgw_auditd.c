@@ -31,7 +31,7 @@ static void usage(FILE *f)
         "Receives usage records (POST /v1/records, NDJSON over FastCGI) and stores them\n"
         "in PostgreSQL schema llmgw.\n"
         "\n"
-"  -l, --listen SPEC       unix:PATH or tcp:HOST:PORT (a socket passed by\n"
+        "  -l, --listen SPEC       unix:PATH or tcp:HOST:PORT (a socket passed by\n"
         "                          systemd is used instead when present)\n"
         "  -d, --db CONNINFO       libpq connection string or URI (default: $LLMGW_DB,\n"
         "                          then libpq's PG* variables); prefer ~/.pgpass for\n"
