@@ -6,6 +6,7 @@ import decimal
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 import urllib.error
@@ -45,8 +46,10 @@ class Stack:
         self.mocks = Mocks(base)
         self.auditd = Auditd(base, self.pg).start()
         self.keys = Keys()
+        self.dead = _closed_port()
         self.httpd = Httpd(os.path.join(base, "httpd"), self.mocks, self.auditd.target,
-                           keys=self.keys.text, extra=DEFAULT_EXTRA % _closed_port())
+                           keys=self.keys.text,
+                           extra=DEFAULT_EXTRA % self.dead.getsockname()[1])
         self.httpd.start()
         self._n = 0
 
@@ -67,6 +70,7 @@ class Stack:
         self.auditd.stop()
         self.mocks.stop()
         self.pg.destroy()
+        self.dead.close()
 
     # --- client helpers ---------------------------------------------------------
     def call(self, method, path, body=None, headers=None, key=None, timeout=30):
@@ -112,8 +116,12 @@ LLMGWProvider dead type=openai url=http://127.0.0.1:%d/v1 key=env:OPENAI_API_KEY
 
 
 def _closed_port():
-    from llmgwtest.pgcluster import free_port
-    return free_port()      # bound and released: nothing listens there
+    """A socket bound to a port of 127.0.0.1 that never listens, held for the session:
+    connecting to it is refused, and no server a later test starts can take the port
+    (a port merely found free once was, and then answered the "dead" route with 401)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 @pytest.fixture(scope="session")
