@@ -15,6 +15,11 @@
 
 #include <unistd.h>
 
+void *llmgw_pool_alloc(void *ctx, size_t n)
+{
+    return apr_palloc(ctx, n);
+}
+
 /* The request body, a captured answer and a held model list all collect brigade data
  * in one pool buffer that doubles as it fills; a byte stays spare for a NUL. */
 void llmgw_pool_append(apr_pool_t *p, char **buf, apr_size_t *len, apr_size_t *cap,

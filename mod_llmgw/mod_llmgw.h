@@ -287,6 +287,9 @@ void llmgw_req_price(llmgw_req *q);
 llmgw_req *llmgw_req_get(const request_rec *r);
 void llmgw_pool_append(apr_pool_t *p, char **buf, apr_size_t *len, apr_size_t *cap,
                        const char *d, apr_size_t n);
+/* The core library's allocator callback (llmgw_alloc and its kin) over an APR pool:
+ * ctx is the pool. */
+void *llmgw_pool_alloc(void *ctx, size_t n);
 const llmgw_srv_conf *llmgw_srv(const server_rec *s);
 
 #endif

@@ -129,11 +129,6 @@ static apr_status_t free_json(void *data)
     return APR_SUCCESS;
 }
 
-static void *pool_alloc(void *ctx, size_t n)
-{
-    return apr_palloc(ctx, n);
-}
-
 /* OpenAI only reports stream usage when asked; ask on the client's behalf and
  * remember to hide the extra chunk from a client that did not. */
 static void ask_for_stream_usage(llmgw_req *q)
@@ -141,7 +136,7 @@ static void ask_for_stream_usage(llmgw_req *q)
     if (!llmgw_ptype_is_openai_wire(q->prov->type) || !q->info.stream || q->info.include_usage ||
         strcmp(q->endpoint, "chat/completions"))
         return;
-    llmgw_alloc a = {pool_alloc, q->r->pool};
+    llmgw_alloc a = {llmgw_pool_alloc, q->r->pool};
     size_t n;
     /* an existing stream_options is edited in the tree and the whole body re-written */
     json_t *root = q->info.has_stream_options ? llmgw_body_tree(q) : llmgw_body_root(q);

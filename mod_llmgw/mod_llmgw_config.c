@@ -12,11 +12,6 @@
 
 static llmgw_registry *registry;    /* rebuilt from scratch on every config read */
 
-static void *pool_alloc(void *ctx, size_t n)
-{
-    return apr_palloc(ctx, n);
-}
-
 llmgw_registry *llmgw_registry_get(void)
 {
     return registry;
@@ -27,7 +22,7 @@ void llmgw_registry_reset(apr_pool_t *pconf)
     registry = apr_pcalloc(pconf, sizeof *registry);
     registry->providers = apr_hash_make(pconf);
     registry->routes = apr_array_make(pconf, 8, sizeof(llmgw_dir_conf *));
-    llmgw_price_table_init(&registry->prices, pool_alloc, pconf);
+    llmgw_price_table_init(&registry->prices, llmgw_pool_alloc, pconf);
 }
 
 void *llmgw_create_dir_conf(apr_pool_t *p, char *dir)
@@ -451,7 +446,7 @@ static int load_keyfile(apr_pool_t *pconf, server_rec *s, llmgw_srv_conf *sc)
     apr_file_close(f);
     if (rv != APR_SUCCESS && rv != APR_EOF)
         return HTTP_INTERNAL_SERVER_ERROR;
-    llmgw_alloc a = {pool_alloc, pconf};
+    llmgw_alloc a = {llmgw_pool_alloc, pconf};
     sc->keyfile = apr_pcalloc(pconf, sizeof *sc->keyfile);
     if (llmgw_keyfile_parse(text, n, &a, sc->keyfile, err, sizeof err) < 0) {
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,

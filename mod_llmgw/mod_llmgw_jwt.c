@@ -289,11 +289,6 @@ int llmgw_jwt_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 
 /* ---- requests -------------------------------------------------------------------- */
 
-static void *pool_alloc(void *ctx, size_t n)
-{
-    return apr_palloc(ctx, n);
-}
-
 static void take_identity(llmgw_req *q, const llmgw_caller_id *id)
 {
     q->user = id->user;
@@ -379,7 +374,7 @@ int llmgw_jwt_identify(llmgw_req *q, const char *tok)
     unsigned char key[32];
     uint64_t gen;
     llmgw_caller_id id;
-    llmgw_alloc a = {pool_alloc, q->r->pool};
+    llmgw_alloc a = {llmgw_pool_alloc, q->r->pool};
     token_key(tok, len, key);
     memcpy(q->credential_sha256, key, sizeof q->credential_sha256);   /* sha256(token) */
     q->has_credential_sha256 = 1;

@@ -26,11 +26,6 @@ typedef struct {
     apr_size_t len, cap;
 } models_ctx;
 
-static void *pool_alloc(void *ctx, size_t n)
-{
-    return apr_palloc(ctx, n);
-}
-
 static int is_json(const char *ct)
 {
     size_t n = strlen("application/json");
@@ -81,7 +76,7 @@ static apr_status_t finish(ap_filter_t *f, models_ctx *ctx, apr_bucket_brigade *
     const char *out = ctx->buf;
     size_t n = ctx->len;
     if (removed > 0) {
-        llmgw_alloc a = {pool_alloc, r->pool};
+        llmgw_alloc a = {llmgw_pool_alloc, r->pool};
         out = llmgw_json_dump_alloc(root, &a, ctx->len, &n);
     }
     json_decref(root);

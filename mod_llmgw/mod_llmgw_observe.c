@@ -33,11 +33,6 @@ typedef struct {
     int ncuts;
 } observe_ctx;
 
-static void *pool_alloc(void *ctx, size_t n)
-{
-    return apr_palloc(ctx, n);
-}
-
 static void on_event(void *baton, const char *event, size_t elen, const char *data,
                      size_t dlen, uint64_t start, uint64_t end)
 {
@@ -93,7 +88,7 @@ static void start(observe_ctx *ctx, request_rec *r)
     if (is_type(r->content_type, "text/event-stream")) {
         q->is_sse = 1;
         ctx->sse = apr_palloc(r->pool, sizeof *ctx->sse);
-        llmgw_sse_init(ctx->sse, LLMGW_SSE_EVENT_CAP, pool_alloc, r->pool, on_event, ctx);
+        llmgw_sse_init(ctx->sse, LLMGW_SSE_EVENT_CAP, llmgw_pool_alloc, r->pool, on_event, ctx);
         ctx->hold = q->hide_usage_chunk;
         if (ctx->hold)
             ctx->held = apr_brigade_create(r->pool, r->connection->bucket_alloc);

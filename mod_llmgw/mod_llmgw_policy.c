@@ -195,11 +195,6 @@ struct llmgw_policy_conf *llmgw_policy_merge(apr_pool_t *p, struct llmgw_policy_
 
 /* ---- per request ---------------------------------------------------------------------- */
 
-static void *pool_alloc(void *ctx, size_t n)
-{
-    return apr_palloc(ctx, n);
-}
-
 static llmgw_allow_list list_of(const apr_array_header_t *a)
 {
     llmgw_allow_list l = {NULL, 0};
@@ -386,7 +381,7 @@ int llmgw_policy_request(llmgw_req *q)
     if (!llmgw_body_parsed(q))
         return OK;
     llmgw_alloc *a = apr_palloc(q->r->pool, sizeof *a);
-    a->fn = pool_alloc;
+    a->fn = llmgw_pool_alloc;
     a->ctx = q->r->pool;
     if ((rc = check_tools(q, pc, &id, &changed)) != OK)
         return rc;
